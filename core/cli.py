@@ -1,0 +1,229 @@
+"""The ``mediamind`` command line.
+
+Data goes to stdout, progress and errors to stderr. Every engine error is turned into a
+message in one place, :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+from core import __version__
+from core.errors import MediaMindError, UsageError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class Progress:
+    """A one-line progress bar on a terminal, or plain lines when stderr is not a terminal."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._open = False
+
+    def bar(self, label: str, fraction: float) -> None:
+        """Redraw the bar (terminals only)."""
+        if not self.tty:
+            return
+        width = 24
+        filled = round(width * max(0.0, min(1.0, fraction)))
+        label = label if len(label) <= 48 else "…" + label[-47:]
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {label}")
+        self.stream.write("\x1b[K")
+        self.stream.flush()
+        self._open = True
+
+    def line(self, text: str) -> None:
+        """Print a line that stays, clearing the bar first."""
+        if self._open:
+            self.stream.write("\r\x1b[K")
+            self._open = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _library(args: argparse.Namespace) -> Any:
+    from core.library import Library
+    from core.paths import default_library_dir
+
+    return Library(Path(args.library) if args.library else default_library_dir())
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """``mediamind ingest``: add files and folders, with a progress bar."""
+    from core.ingest import IngestOptions, ingest
+
+    progress = Progress()
+    failed = done = skipped = 0
+    with _library(args) as lib:
+        options = IngestOptions(
+            model=args.model, prefer_subtitles=args.prefer_subtitles, threads=args.threads
+        )
+        for ev in ingest(lib, args.paths, options):
+            tag = f"({ev.index}/{ev.total}) {ev.path.name}"
+            if ev.kind in ("started", "progress"):
+                progress.bar(tag, ev.fraction)
+            elif ev.kind == "done":
+                done += 1
+                progress.line(f"ingested {tag}")
+            elif ev.kind == "skipped":
+                skipped += 1
+                progress.line(f"unchanged {tag}")
+            elif ev.kind == "failed":
+                failed += 1
+                progress.line(f"error: {ev.message}")
+    progress.line(f"{done} ingested, {skipped} unchanged, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_library(args: argparse.Namespace) -> int:
+    """``mediamind library``: list the items."""
+    from core.transcript import format_timestamp
+
+    with _library(args) as lib:
+        items = lib.items()
+    if args.json:
+        print(json.dumps([i.summary() for i in items], ensure_ascii=False, indent=2))
+        return 0
+    if not items:
+        print("The library is empty. Add media with: mediamind ingest PATH")
+        return 0
+    for i in items:
+        dur = format_timestamp(i.duration) if i.duration else "-"
+        print(f"{i.id:>4}  {i.status:<9} {dur:>8}  {i.kind:<8} {i.title}")
+        if i.error:
+            print(f"      {i.error}")
+    return 0
+
+
+def cmd_transcript(args: argparse.Namespace) -> int:
+    """``mediamind transcript``: print one item's transcript."""
+    from core.transcript import to_json, to_srt, to_txt, to_vtt
+
+    with _library(args) as lib:
+        item = lib.get_item(args.id)
+        segments = lib.segments(item.id)
+    if item.status != "ready" and not segments:
+        raise UsageError(
+            f"Item {item.id} ({item.title}) has no transcript yet (status {item.status}).",
+            fix=f"Run 'mediamind ingest {item.path}' first.",
+        )
+    render = {"txt": to_txt, "srt": to_srt, "vtt": to_vtt, "json": to_json}[args.format]
+    sys.stdout.write(render(segments))
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    """``mediamind prune``: drop items whose files are gone."""
+    from core.ingest import prune
+
+    with _library(args) as lib:
+        removed = prune(lib)
+    print(f"removed {len(removed)} item(s) whose files are gone")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """``mediamind models``: the registry and what is installed."""
+    from core.registry import model_statuses
+
+    statuses = model_statuses()
+    if args.json:
+        print(json.dumps([asdict(s) for s in statuses], indent=2))
+        return 0
+    for s in statuses:
+        mark = "installed" if s.installed else "missing  "
+        print(
+            f"{s.name:<18} {s.task:<10} {mark} {s.size / 1e6:7.1f} MB  {s.license:<11} "
+            f"{' + '.join(s.packages)}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser (public so docs and tests can inspect the contract)."""
+    parser = argparse.ArgumentParser(
+        prog="mediamind",
+        description="Search, ask and browse your media library, entirely on this machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"mediamind {__version__}")
+    parser.add_argument(
+        "--library",
+        metavar="DIR",
+        help="library directory (default: $MEDIAMIND_LIBRARY or the user data dir)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="add media, subtitle files and folders to the library")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument(
+        "--model",
+        default="tiny.en",
+        metavar="tiny.en|base|DIR",
+        help="Whisper model (default tiny.en)",
+    )
+    p.add_argument(
+        "--prefer-subtitles",
+        action="store_true",
+        help="use a same-named .srt/.vtt beside a media file instead of transcribing",
+    )
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for transcription")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("library", help="list the items in the library")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_library)
+
+    p = sub.add_parser("transcript", help="print an item's transcript")
+    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("--format", choices=["txt", "srt", "vtt", "json"], default="txt")
+    p.set_defaults(func=cmd_transcript)
+
+    p = sub.add_parser("prune", help="remove items whose files are gone")
+    p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("models", help="list the models and whether they are installed")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args))
+    except MediaMindError as exc:
+        print(f"mediamind: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\nmediamind: interrupted; run the same command again to finish.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `mediamind library --json | head` closes stdout early; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

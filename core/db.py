@@ -1,0 +1,266 @@
+"""The library database: one SQLite file, one connection owner, numbered migrations.
+
+SQLite comes from ``apsw`` (which bundles its own SQLite) because the stdlib ``sqlite3`` of many
+Python builds cannot load extensions, and the vector index needs the sqlite-vec extension.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.errors import DiskFullError, LibraryError
+
+log = logging.getLogger(__name__)
+
+SqlParams = Sequence[Any] | dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered schema step; applied once, in order, inside a transaction."""
+
+    number: int
+    name: str
+    sql: str
+
+
+# Append only: a migration that shipped is never edited, a new number is added instead.
+MIGRATIONS: list[Migration] = [
+    Migration(
+        1,
+        "media items, transcript segments, chunks",
+        """
+        CREATE TABLE media_items (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            sha256 TEXT,
+            size INTEGER,
+            mtime REAL,
+            duration REAL,
+            container TEXT,
+            codec TEXT,
+            kind TEXT NOT NULL DEFAULT 'audio'
+                CHECK (kind IN ('audio', 'video', 'subtitle', 'transcript')),
+            title TEXT NOT NULL,
+            language TEXT,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'ingesting', 'ready', 'error')),
+            error TEXT,
+            transcript_source TEXT,
+            added_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX media_items_sha256 ON media_items(sha256);
+
+        CREATE TABLE segments (
+            id INTEGER PRIMARY KEY,
+            media_id INTEGER NOT NULL REFERENCES media_items(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            start REAL NOT NULL,
+            end REAL NOT NULL,
+            text TEXT NOT NULL,
+            words TEXT,
+            UNIQUE (media_id, idx)
+        );
+
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
+            media_id INTEGER NOT NULL REFERENCES media_items(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            start REAL NOT NULL,
+            end REAL NOT NULL,
+            text TEXT NOT NULL,
+            first_segment INTEGER NOT NULL,
+            last_segment INTEGER NOT NULL,
+            prev_id INTEGER,
+            next_id INTEGER,
+            UNIQUE (media_id, idx)
+        );
+
+        -- Small key/value facts about the library, e.g. its content version for caches.
+        CREATE TABLE library_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO library_meta (key, value) VALUES ('content_version', '0');
+        """,
+    ),
+]
+
+
+def utcnow() -> str:
+    """Return the current UTC time as an ISO-8601 string (what the library stores)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _load_sqlite_vec(conn: Any) -> None:
+    import sqlite_vec
+
+    conn.enable_load_extension(True)
+    try:
+        conn.load_extension(sqlite_vec.loadable_path())
+    finally:
+        conn.enable_load_extension(False)
+
+
+class Database:
+    """Owns the one SQLite connection of a library.
+
+    Use :meth:`atomic` for every multi-statement write: it nests (savepoints), and either all of
+    a block's rows land or none do, even if the process is killed half way.
+    """
+
+    def __init__(self, path: Path | str, *, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+        """Open (creating if needed) and migrate the database at ``path``.
+
+        Args:
+            path: The SQLite file, or ``":memory:"``.
+            migrations: The schema steps; the default is the application's.
+
+        Raises:
+            LibraryError: The file is not a MediaMind library or cannot be opened.
+        """
+        import apsw
+
+        self.path = str(path)
+        self._lock = threading.RLock()
+        self._depth = 0
+        try:
+            self.conn = apsw.Connection(self.path)
+            self.conn.set_busy_timeout(10_000)
+            _load_sqlite_vec(self.conn)
+            if self.path != ":memory:":
+                self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate(migrations)
+        except apsw.FullError as exc:
+            raise DiskFullError(
+                f"The disk holding the library database {self.path} is full.",
+                fix="Free some disk space and try again; nothing stored was changed.",
+            ) from exc
+        except (apsw.NotADBError, apsw.CorruptError) as exc:
+            raise LibraryError(
+                f"{self.path} is not a readable MediaMind library database ({exc}).",
+                fix="Point --library at another directory, or restore the file from a backup.",
+            ) from exc
+        except apsw.CantOpenError as exc:
+            raise LibraryError(
+                f"Cannot open the library database {self.path}.",
+                fix="Check that the directory exists and that you may write to it.",
+            ) from exc
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Run a block in a transaction; nested blocks become savepoints.
+
+        Raises:
+            DiskFullError: SQLite ran out of disk space; the block was rolled back.
+        """
+        import apsw
+
+        with self._lock:
+            self._depth += 1
+            name = f"mm_atomic_{self._depth}"
+            try:
+                self.conn.execute(f"SAVEPOINT {name}")
+                try:
+                    yield
+                except BaseException:
+                    # SQLite may already have rolled the whole transaction back itself (it does
+                    # on SQLITE_FULL); only unwind the savepoint when it still exists.
+                    if not self.conn.getautocommit():
+                        self.conn.execute(f"ROLLBACK TO {name}; RELEASE {name}")
+                    raise
+                self.conn.execute(f"RELEASE {name}")
+            except apsw.FullError as exc:
+                if not self.conn.getautocommit() and self._depth == 1:
+                    self.conn.execute("ROLLBACK")
+                raise DiskFullError(
+                    f"The disk holding the library database {self.path} is full.",
+                    fix="Free some disk space and run the command again; the interrupted item "
+                    "was rolled back and nothing stored before it was changed.",
+                ) from exc
+            finally:
+                self._depth -= 1
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def execute(self, sql: str, params: SqlParams = ()) -> None:
+        """Run one statement (or a script when ``params`` is empty) for its effect."""
+        with self._lock:
+            for _ in self.conn.execute(sql, params):
+                pass
+
+    def executemany(self, sql: str, rows: Sequence[SqlParams]) -> None:
+        """Run one statement for each parameter set in ``rows``."""
+        with self._lock:
+            self.conn.cursor().executemany(sql, rows)
+
+    def query(self, sql: str, params: SqlParams = ()) -> list[dict[str, Any]]:
+        """Run a query and return its rows as dicts keyed by column name."""
+        with self._lock:
+            cur = self.conn.cursor()
+            # The description is only readable while the statement runs, hence the row trace.
+            cur.row_trace = lambda c, row: dict(
+                zip((d[0] for d in c.get_description()), row, strict=True)
+            )
+            return list(cur.execute(sql, params))
+
+    def query_one(self, sql: str, params: SqlParams = ()) -> dict[str, Any] | None:
+        """Run a query and return its first row, or ``None``."""
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: SqlParams = ()) -> Any:
+        """Run a query and return the first column of its first row (``None`` if no row)."""
+        with self._lock:
+            row = self.conn.execute(sql, params).fetchone()
+            return None if row is None else row[0]
+
+    def last_insert_rowid(self) -> int:
+        """Return the rowid of the last inserted row on this connection."""
+        return int(self.conn.last_insert_rowid())
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self.conn.close()
+
+    # -- migrations ---------------------------------------------------------------------------
+
+    def applied_migrations(self) -> list[int]:
+        """Return the numbers of the migrations recorded in this database, ascending."""
+        return [
+            int(r["number"]) for r in self.query("SELECT number FROM _migrations ORDER BY number")
+        ]
+
+    def _migrate(self, migrations: Sequence[Migration]) -> None:
+        self.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations ("
+            " number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        applied = set(self.applied_migrations())
+        known = {m.number for m in migrations}
+        if applied - known:
+            raise LibraryError(
+                f"The library {self.path} was written by a newer MediaMind "
+                f"(schema step {max(applied)}; this version knows up to {max(known)}).",
+                fix="Upgrade MediaMind, or open another library with --library.",
+            )
+        for migration in sorted(migrations, key=lambda m: m.number):
+            if migration.number in applied:
+                continue
+            log.info("applying migration %d: %s", migration.number, migration.name)
+            with self.atomic():
+                self.execute(migration.sql)
+                self.execute(
+                    "INSERT INTO _migrations (number, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.number, migration.name, utcnow()),
+                )

@@ -1,0 +1,322 @@
+"""Ingest: turn media and subtitle files into library items with timestamped transcripts.
+
+:func:`ingest` is a generator of :class:`IngestEvent` so the CLI can draw a progress bar and
+the GUI can drive its job list from the same stream. One broken file never stops the others:
+it becomes a ``failed`` event (and an item with status ``error``) and the run goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import MediaMindError, ModelError, PathMissingError, UnsupportedMediaError
+from core.library import ItemMetadata, Library
+from core.media import MEDIA_EXTENSIONS, SUBTITLE_EXTENSIONS, decode_audio, probe
+from core.transcribe import Transcriber
+from core.transcript import Segment, read_subtitle_file
+
+log = logging.getLogger(__name__)
+
+INGESTIBLE_EXTENSIONS = MEDIA_EXTENSIONS | SUBTITLE_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    """One step of an ingest run.
+
+    Attributes:
+        kind: ``started``, ``progress``, ``done``, ``skipped`` or ``failed``.
+        path: The file concerned.
+        index: 1-based position of the file in this run.
+        total: Number of files in this run.
+        fraction: Share of this file's audio transcribed so far, 0..1.
+        item_id: The library item, once one exists.
+        message: Why a file was skipped or failed; the language for ``done``.
+    """
+
+    kind: str
+    path: Path
+    index: int
+    total: int
+    fraction: float = 0.0
+    item_id: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """Choices that apply to a whole ingest run."""
+
+    model: str = "tiny.en"
+    prefer_subtitles: bool = False
+    threads: int | None = None
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[IngestEvent]]:
+    """Expand files and folders (recursively) into the files to ingest, in a stable order.
+
+    Inside folders, only media and subtitle files are taken (hidden entries are skipped), and
+    a subtitle file that sits beside a same-named media file belongs to that media file rather
+    than becoming an item of its own. A file named explicitly is always attempted.
+
+    Returns:
+        The files, and ``failed`` events for paths that do not exist.
+    """
+    files: list[Path] = []
+    missing: list[IngestEvent] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            missing.append(
+                IngestEvent(
+                    "failed",
+                    path,
+                    0,
+                    0,
+                    message=str(
+                        PathMissingError(
+                            f"{path}: no such file or folder.", fix="Check the path and try again."
+                        )
+                    ),
+                )
+            )
+            continue
+        if path.is_dir():
+            found = []
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in names:
+                    p = Path(root) / name
+                    if not name.startswith(".") and p.suffix.lower() in INGESTIBLE_EXTENSIONS:
+                        found.append(p)
+            stems = {p.with_suffix("") for p in found if p.suffix.lower() in MEDIA_EXTENSIONS}
+            candidates = sorted(
+                p
+                for p in found
+                if not (p.suffix.lower() in SUBTITLE_EXTENSIONS and p.with_suffix("") in stems)
+            )
+        else:
+            candidates = [path]
+        for p in candidates:
+            resolved = p.resolve()
+            if resolved not in seen:
+                seen.add(resolved)
+                files.append(resolved)
+    return files, missing
+
+
+def sha256_of(path: Path) -> str:
+    """Return the hex sha256 of a file's content."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sidecar_subtitles(path: Path) -> Path | None:
+    """Return a same-named .srt or .vtt beside a media file, if there is one."""
+    for ext in (".srt", ".vtt", ".SRT", ".VTT"):
+        candidate = path.with_suffix(ext)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class _Ingestor:
+    def __init__(self, library: Library, options: IngestOptions) -> None:
+        self.library = library
+        self.options = options
+        self._transcriber: Transcriber | None = None
+
+    def transcriber(self) -> Transcriber:
+        # Resolved on first need, so subtitle-only runs never touch the model.
+        if self._transcriber is None:
+            self._transcriber = Transcriber(self.options.model, threads=self.options.threads)
+        return self._transcriber
+
+    def run(self, files: list[Path], failures: list[IngestEvent]) -> Iterator[IngestEvent]:
+        total = len(files) + len(failures)
+        for n, event in enumerate(failures, start=1):
+            yield IngestEvent("failed", event.path, n, total, message=event.message)
+        for n, path in enumerate(files, start=len(failures) + 1):
+            yield from self.one(path, n, total)
+
+    def one(self, path: Path, n: int, total: int) -> Iterator[IngestEvent]:
+        key = str(path)
+        suffix = path.suffix.lower()
+        if suffix not in INGESTIBLE_EXTENSIONS:
+            supported = " ".join(sorted(INGESTIBLE_EXTENSIONS))
+            yield IngestEvent(
+                "failed",
+                path,
+                n,
+                total,
+                message=str(
+                    UnsupportedMediaError(
+                        f"{path}: not a media or subtitle file (extension {suffix or 'none'}).",
+                        fix=f"MediaMind reads {supported}.",
+                    )
+                ),
+            )
+            return
+        try:
+            st = path.stat()
+        except OSError as exc:
+            yield IngestEvent("failed", path, n, total, message=f"{path}: {exc.strerror}.")
+            return
+        existing = self.library.item_by_path(key)
+        if existing and existing.status == "ready" and existing.size == st.st_size:
+            if existing.mtime == st.st_mtime:
+                yield IngestEvent("skipped", path, n, total, 1.0, existing.id, "unchanged")
+                return
+            if os.access(path, os.R_OK) and sha256_of(path) == existing.sha256:
+                self.library.touch(existing.id, st.st_mtime)
+                yield IngestEvent("skipped", path, n, total, 1.0, existing.id, "unchanged")
+                return
+
+        kind = "subtitle" if suffix in SUBTITLE_EXTENSIONS else "audio"
+        item_id = self.library.upsert_pending(key, path.stem, kind)
+        yield IngestEvent("started", path, n, total, 0.0, item_id)
+        try:
+            for fraction in self._process(path, item_id, st):
+                yield IngestEvent("progress", path, n, total, fraction, item_id)
+        except ModelError as exc:
+            # Every following file would fail the same way: stop the run with the fix.
+            self.library.mark_failed(item_id, str(exc))
+            raise
+        except MediaMindError as exc:
+            self.library.mark_failed(item_id, str(exc))
+            yield IngestEvent("failed", path, n, total, 0.0, item_id, str(exc))
+            return
+        except OSError as exc:
+            msg = f"{path}: {exc.strerror or exc}."
+            self.library.mark_failed(item_id, msg)
+            yield IngestEvent("failed", path, n, total, 0.0, item_id, msg)
+            return
+        except BaseException:
+            # Ctrl-C or a kill: the item stays unfinished and is redone by the next run.
+            self.library.mark_failed(item_id, "interrupted; run ingest again to finish it")
+            raise
+        item = self.library.get_item(item_id)
+        yield IngestEvent("done", path, n, total, 1.0, item_id, item.language or "")
+
+    def _process(self, path: Path, item_id: int, st: os.stat_result) -> Iterator[float]:
+        from core.media import check_readable
+
+        check_readable(path)
+        digest = sha256_of(path)
+        if path.suffix.lower() in SUBTITLE_EXTENSIONS:
+            segments = read_subtitle_file(path)
+            meta = ItemMetadata(
+                digest,
+                st.st_size,
+                st.st_mtime,
+                segments[-1].end,
+                "subtitle",
+                path.suffix[1:],
+                "subtitle",
+                path.stem.replace("_", " "),
+                None,
+                "subtitle",
+            )
+            self.library.store_transcript(item_id, meta, segments)
+            yield 1.0
+            return
+
+        info = probe(path)
+        sidecar = sidecar_subtitles(path) if self.options.prefer_subtitles else None
+        language: str | None
+        if sidecar is not None:
+            segments = read_subtitle_file(sidecar)
+            source, language = f"subtitle:{sidecar.name}", None
+        else:
+            reuse = self._reuse_transcript(digest, item_id)
+            if reuse is not None:
+                segments, source, language = reuse
+            else:
+                transcriber = self.transcriber()
+                audio = decode_audio(path, info.duration)
+                duration = audio.shape[0] / 16_000
+                tinfo, gen = transcriber.transcribe(audio)
+                segments = []
+                for seg in gen:
+                    segments.append(seg)
+                    yield min(seg.end / duration, 0.999) if duration else 0.0
+                source, language = transcriber.model_id, tinfo.language
+        meta = ItemMetadata(
+            digest,
+            st.st_size,
+            st.st_mtime,
+            info.duration or (segments[-1].end if segments else 0),
+            info.container,
+            info.audio_codec
+            if info.video_codec is None
+            else f"{info.video_codec}+{info.audio_codec}",
+            info.kind,
+            info.title,
+            language,
+            source,
+        )
+        self.library.store_transcript(item_id, meta, segments)
+        yield 1.0
+
+    def _reuse_transcript(
+        self, digest: str, item_id: int
+    ) -> tuple[list[Segment], str, str | None] | None:
+        # The same bytes under another name (a copy, a move before prune) already have a
+        # transcript by this model: reuse it instead of spending minutes of CPU again.
+        wanted = (
+            None
+            if self.options.model not in ("tiny.en", "base")
+            else (f"whisper:{self.options.model}")
+        )
+        for other in self.library.items(status="ready"):
+            if (
+                other.sha256 == digest
+                and other.id != item_id
+                and (wanted is None or other.transcript_source == wanted)
+                and (other.transcript_source or "").startswith("whisper:")
+            ):
+                return (
+                    self.library.segments(other.id),
+                    other.transcript_source or "",
+                    other.language,
+                )
+        return None
+
+
+def ingest(
+    library: Library, paths: Iterable[Path | str], options: IngestOptions | None = None
+) -> Iterator[IngestEvent]:
+    """Ingest files and folders into ``library``, yielding progress as it goes.
+
+    Unchanged files (same size and mtime, or same sha256) are skipped; changed files are
+    re-transcribed; every item's rows are written in one transaction.
+
+    Raises:
+        ModelError: The Whisper model is missing or damaged (raised once, not per file).
+    """
+    files, failures = discover(Path(p) for p in paths)
+    yield from _Ingestor(library, options or IngestOptions()).run(files, failures)
+
+
+def prune(library: Library) -> list[int]:
+    """Remove items whose files no longer exist; return their ids.
+
+    Imported transcripts (whose path is not a file path) are kept.
+    """
+    removed = []
+    for item in library.items():
+        if item.kind == "transcript":
+            continue
+        if not Path(item.path).exists():
+            library.delete_item(item.id)
+            removed.append(item.id)
+    return removed

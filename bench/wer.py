@@ -49,12 +49,38 @@ def _number_words(n: int) -> str:
     return str(n)
 
 
+_ORDINAL = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
+
+
+def _ordinal_words(n: int) -> str:
+    words = _number_words(n).split()
+    last = words[-1]
+    if last in _ORDINAL:
+        last = _ORDINAL[last]
+    elif last.endswith("y"):
+        last = last[:-1] + "ieth"
+    else:
+        last += "th"
+    return " ".join([*words[:-1], last])
+
+
 def normalize(text: str) -> list[str]:
     """Lower-case, strip accents and punctuation, spell out small numbers, drop fillers."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
     text = text.replace("’", "'").replace("-", " ").replace("%", " percent")
     text = re.sub(r"(\d),(\d)", r"\1\2", text)
+    text = re.sub(
+        r"\b(\d+)(?:st|nd|rd|th)\b", lambda m: " " + _ordinal_words(int(m.group(1))) + " ", text
+    )
     text = re.sub(r"\d+", lambda m: " " + _number_words(int(m.group())) + " ", text)
     text = re.sub(r"[^\w\s']", " ", text)
     words = [w.strip("'") for w in text.split()]

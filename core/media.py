@@ -131,7 +131,9 @@ def probe(path: Path) -> MediaInfo:
             duration = float(container.duration) / 1_000_000
         elif audio.duration and audio.time_base:
             duration = float(audio.duration * audio.time_base)
-        tags = {str(k).lower(): str(v) for k, v in (container.metadata or {}).items()}
+        # Ogg and some Matroska files keep their tags on the stream, not the container.
+        tags = {str(k).lower(): str(v) for k, v in (audio.metadata or {}).items()}
+        tags.update({str(k).lower(): str(v) for k, v in (container.metadata or {}).items()})
         title = tags.get("title", "").strip() or title_from_filename(path)
         return MediaInfo(
             path=path,

@@ -124,6 +124,32 @@ def cmd_transcript(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    """``mediamind search``: hybrid search with timestamps."""
+    from core.search import Searcher, SearchFilters
+
+    filters = SearchFilters(
+        media_ids=tuple(args.item or ()),
+        kinds=tuple(args.kind or ()),
+        added_after=args.since,
+        added_before=args.until,
+    )
+    with _library(args) as lib:
+        results = Searcher(lib).search(args.query, k=args.k, filters=filters)
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
+        return 0
+    if not results:
+        print("No matches.")
+    bold, plain = ("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("", "")
+    from core.search import mark_terms, query_terms
+
+    for r in results:
+        print(f"[{r.title} @ {r.start_display}\u2013{r.end_display}]  (item {r.media_id})")
+        print("   " + mark_terms(r.text, query_terms(args.query), bold or "*", plain or "*"))
+    return 0
+
+
 def cmd_prune(args: argparse.Namespace) -> int:
     """``mediamind prune``: drop items whose files are gone."""
     from core.ingest import prune
@@ -190,6 +216,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int, metavar="ID")
     p.add_argument("--format", choices=["txt", "srt", "vtt", "json"], default="txt")
     p.set_defaults(func=cmd_transcript)
+
+    p = sub.add_parser("search", help="find moments by meaning and by words")
+    p.add_argument("query", metavar="QUERY")
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--item", type=int, action="append", metavar="ID", help="only this item")
+    p.add_argument(
+        "--kind",
+        action="append",
+        choices=["audio", "video", "subtitle", "transcript"],
+        help="only this kind",
+    )
+    p.add_argument("--since", metavar="DATE", help="only items added on or after DATE (ISO)")
+    p.add_argument("--until", metavar="DATE", help="only items added before DATE (ISO)")
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("prune", help="remove items whose files are gone")
     p.set_defaults(func=cmd_prune)

@@ -89,6 +89,50 @@ MIGRATIONS: list[Migration] = [
         INSERT INTO library_meta (key, value) VALUES ('content_version', '0');
         """,
     ),
+    Migration(
+        2,
+        "full-text index, vector index and embedding cache for chunks",
+        """
+        -- BM25 over chunk text; an external-content table kept in step by triggers.
+        CREATE VIRTUAL TABLE chunk_fts USING fts5(
+            text, content='chunks', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        INSERT INTO chunk_fts (chunk_fts) VALUES ('rebuild');
+        CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunk_fts (rowid, text) VALUES (new.id, new.text);
+        END;
+        CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+            INSERT INTO chunk_fts (chunk_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        END;
+        CREATE TRIGGER chunks_fts_update AFTER UPDATE OF text ON chunks BEGIN
+            INSERT INTO chunk_fts (chunk_fts, rowid, text) VALUES ('delete', old.id, old.text);
+            INSERT INTO chunk_fts (rowid, text) VALUES (new.id, new.text);
+        END;
+
+        -- One unit vector per chunk (all-MiniLM-L6-v2, 384-d). The metadata columns let
+        -- sqlite-vec apply search filters during the KNN scan instead of after it.
+        CREATE VIRTUAL TABLE chunk_vec USING vec0(
+            chunk_id INTEGER PRIMARY KEY,
+            embedding float[384] distance_metric=cosine,
+            media_id INTEGER,
+            kind TEXT,
+            added_at TEXT
+        );
+        CREATE TRIGGER chunks_vec_delete AFTER DELETE ON chunks BEGIN
+            DELETE FROM chunk_vec WHERE chunk_id = old.id;
+        END;
+
+        -- Vectors by (model, text): re-ingesting, re-chunking or importing the same text
+        -- never runs the encoder again.
+        CREATE TABLE embedding_cache (
+            model_id TEXT NOT NULL,
+            text_sha256 TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (model_id, text_sha256)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 

@@ -13,12 +13,16 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import MediaMindError, ModelError, PathMissingError, UnsupportedMediaError
 from core.library import ItemMetadata, Library
 from core.media import MEDIA_EXTENSIONS, SUBTITLE_EXTENSIONS, decode_audio, probe
 from core.transcribe import Transcriber
 from core.transcript import Segment, read_subtitle_file
+
+if TYPE_CHECKING:
+    from core.search import TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,7 @@ class IngestOptions:
     model: str = "tiny.en"
     prefer_subtitles: bool = False
     threads: int | None = None
+    index: bool = True  # embed chunks for search as they are stored
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[IngestEvent]]:
@@ -130,10 +135,17 @@ def sidecar_subtitles(path: Path) -> Path | None:
 
 
 class _Ingestor:
-    def __init__(self, library: Library, options: IngestOptions) -> None:
+    def __init__(
+        self, library: Library, options: IngestOptions, encoder: TextEncoder | None
+    ) -> None:
         self.library = library
         self.options = options
         self._transcriber: Transcriber | None = None
+        self.embed = None
+        if options.index:
+            from core.search import EmbeddingStore, default_encoder
+
+            self.embed = EmbeddingStore(library, encoder or default_encoder).embed
 
     def transcriber(self) -> Transcriber:
         # Resolved on first need, so subtitle-only runs never touch the model.
@@ -226,7 +238,7 @@ class _Ingestor:
                 None,
                 "subtitle",
             )
-            self.library.store_transcript(item_id, meta, segments)
+            self.library.store_transcript(item_id, meta, segments, self.embed)
             yield 1.0
             return
 
@@ -264,7 +276,7 @@ class _Ingestor:
             language,
             source,
         )
-        self.library.store_transcript(item_id, meta, segments)
+        self.library.store_transcript(item_id, meta, segments, self.embed)
         yield 1.0
 
     def _reuse_transcript(
@@ -293,9 +305,14 @@ class _Ingestor:
 
 
 def ingest(
-    library: Library, paths: Iterable[Path | str], options: IngestOptions | None = None
+    library: Library,
+    paths: Iterable[Path | str] | Path | str,
+    options: IngestOptions | None = None,
+    encoder: TextEncoder | None = None,
 ) -> Iterator[IngestEvent]:
     """Ingest files and folders into ``library``, yielding progress as it goes.
+
+    ``encoder`` replaces the default embedding model (the GUI shares one; tests count calls).
 
     Unchanged files (same size and mtime, or same sha256) are skipped; changed files are
     re-transcribed; every item's rows are written in one transaction.
@@ -303,8 +320,10 @@ def ingest(
     Raises:
         ModelError: The Whisper model is missing or damaged (raised once, not per file).
     """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
     files, failures = discover(Path(p) for p in paths)
-    yield from _Ingestor(library, options or IngestOptions()).run(files, failures)
+    yield from _Ingestor(library, options or IngestOptions(), encoder).run(files, failures)
 
 
 def prune(library: Library) -> list[int]:
@@ -320,3 +339,49 @@ def prune(library: Library) -> list[int]:
             library.delete_item(item.id)
             removed.append(item.id)
     return removed
+
+
+def import_transcript(
+    library: Library,
+    key: str,
+    title: str,
+    segments: list[Segment],
+    encoder: TextEncoder | None = None,
+) -> int:
+    """Add (or replace) a transcript that has no media file, e.g. meeting minutes.
+
+    Args:
+        library: Where to store it.
+        key: A stable identifier used as the item's path, e.g. ``transcript:qmsum/Bed003``.
+        title: The item's title.
+        segments: The timed text.
+        encoder: Replaces the default embedding model.
+
+    Returns:
+        The item id.
+    """
+    from core.search import EmbeddingStore, default_encoder
+
+    digest = hashlib.sha256(
+        "\n".join(f"{s.start}\t{s.end}\t{s.text}" for s in segments).encode()
+    ).hexdigest()
+    existing = library.item_by_path(key)
+    if existing and existing.status == "ready" and existing.sha256 == digest:
+        return existing.id
+    item_id = library.upsert_pending(key, title, "transcript")
+    meta = ItemMetadata(
+        digest,
+        None,
+        None,
+        segments[-1].end if segments else 0.0,
+        None,
+        None,
+        "transcript",
+        title,
+        None,
+        "import",
+    )
+    library.store_transcript(
+        item_id, meta, segments, EmbeddingStore(library, encoder or default_encoder).embed
+    )
+    return item_id

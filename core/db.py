@@ -133,6 +133,103 @@ MIGRATIONS: list[Migration] = [
         ) WITHOUT ROWID;
         """,
     ),
+    Migration(
+        3,
+        "quantized companions of the chunk vectors for search at scale",
+        """
+        -- The sign bits of each chunk vector (vec_quantize_binary, 48 bytes). Search loads
+        -- them into memory once and scans them by Hamming distance to pick candidates; ``id``
+        -- orders the rows so that rows added since the last load can be read on their own.
+        CREATE TABLE chunk_vec_bits (
+            id INTEGER PRIMARY KEY,
+            chunk_id INTEGER NOT NULL UNIQUE,
+            media_id INTEGER NOT NULL,
+            bits BLOB NOT NULL
+        );
+        -- The int8 copy of each vector (vec_quantize_int8 'unit', 384 bytes), read by chunk id
+        -- to re-rank the Hamming candidates before the exact float re-rank.
+        CREATE TABLE chunk_vec_int8 (
+            chunk_id INTEGER PRIMARY KEY,
+            vector BLOB NOT NULL
+        );
+        INSERT INTO chunk_vec_bits (chunk_id, media_id, bits)
+            SELECT chunk_id, media_id, vec_quantize_binary(embedding) FROM chunk_vec
+            ORDER BY chunk_id;
+        INSERT INTO chunk_vec_int8 (chunk_id, vector)
+            SELECT chunk_id, vec_quantize_int8(embedding, 'unit') FROM chunk_vec;
+        CREATE TRIGGER chunks_vec_quantized_delete AFTER DELETE ON chunks BEGIN
+            DELETE FROM chunk_vec_bits WHERE chunk_id = old.id;
+            DELETE FROM chunk_vec_int8 WHERE chunk_id = old.id;
+        END;
+        -- Counts removed bit rows, so an in-memory copy knows when it must reload everything
+        -- (rows only added are read incrementally by id).
+        INSERT INTO library_meta (key, value) VALUES ('vector_bits_deleted', '0');
+        CREATE TRIGGER chunk_vec_bits_delete AFTER DELETE ON chunk_vec_bits BEGIN
+            UPDATE library_meta SET value = CAST(value AS INTEGER) + 1
+            WHERE key = 'vector_bits_deleted';
+        END;
+        """,
+    ),
+    Migration(
+        4,
+        "answer cache for 'ask'",
+        """
+        -- Finished answers by (normalised question, options, model, content version); a row
+        -- of an older content version can never match and is purged on the next write.
+        CREATE TABLE answer_cache (
+            key TEXT PRIMARY KEY,
+            content_version INTEGER NOT NULL,
+            question TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
+    Migration(
+        5,
+        "watch-event log and recommender caches",
+        """
+        -- Playback events; ``ts`` (unix seconds) orders them, ``at`` is the same UTC time in
+        -- ISO-8601. A session is a run of events with gaps of at most 30 minutes.
+        CREATE TABLE watch_events (
+            id INTEGER PRIMARY KEY,
+            media_id INTEGER NOT NULL REFERENCES media_items(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL
+                CHECK (kind IN ('play', 'pause', 'seek', 'progress', 'complete')),
+            position REAL NOT NULL CHECK (position >= 0),
+            at TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            session_id INTEGER NOT NULL
+        );
+        CREATE INDEX watch_events_ts ON watch_events(ts, id);
+        CREATE INDEX watch_events_media ON watch_events(media_id, ts);
+        CREATE INDEX watch_events_session ON watch_events(session_id, media_id);
+
+        -- The recommender's user state after the log's newest event, per model; a request
+        -- whose key matches only runs the scorer.
+        CREATE TABLE recommend_state (
+            last_event_id INTEGER NOT NULL,
+            model_id TEXT NOT NULL,
+            content_version INTEGER NOT NULL,
+            state BLOB NOT NULL,
+            intent_embedding BLOB NOT NULL,
+            intents TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (last_event_id, model_id)
+        ) WITHOUT ROWID;
+
+        -- Per item: the text the recommender embeds, its content vector and topic, valid for
+        -- the library content version they were computed at.
+        CREATE TABLE recommend_items (
+            media_id INTEGER PRIMARY KEY REFERENCES media_items(id) ON DELETE CASCADE,
+            content_version INTEGER NOT NULL,
+            model_id TEXT NOT NULL,
+            text_sha256 TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            topic TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 

@@ -234,12 +234,13 @@ class Library:
             )
             chunks = self._insert_chunks(item_id, spans)
             if vectors is not None:
+                from core.search import write_vectors  # search builds on library: no cycle
+
                 added = self.db.scalar("SELECT added_at FROM media_items WHERE id=?", (item_id,))
-                self.db.executemany(
-                    "INSERT INTO chunk_vec (chunk_id, embedding, media_id, kind, added_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                write_vectors(
+                    self.db,
                     [
-                        (c.id, v.tobytes(), item_id, meta.kind, added)
+                        (c.id, v, item_id, meta.kind, added)
                         for c, v in zip(chunks, vectors, strict=True)
                     ],
                 )

@@ -177,6 +177,90 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gui(args: argparse.Namespace) -> int:
+    """``mediamind gui``: the desktop app (needs the ``gui`` extra)."""
+    import importlib
+
+    try:
+        # Imported by name at run time: core never depends on app (or Qt) statically.
+        app_main = importlib.import_module("app.main")
+    except ImportError as exc:
+        raise UsageError(
+            f"The desktop app cannot start: {exc}.",
+            fix="Install it with: pip install 'mediamind[gui]'",
+        ) from exc
+    argv = ["--library", str(args.library)] if args.library else []
+    if args.smoke:
+        argv.append("--smoke")
+    return int(app_main.main(argv))
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """``mediamind watch``: record a viewing of N seconds from the item's current position."""
+    from core.recommend.events import watch
+    from core.transcript import format_timestamp
+
+    with _library(args) as lib:
+        written = watch(lib, args.id, args.seconds, args.at)
+        title = lib.get_item(args.id).title
+    first, last = written[0], written[-1]
+    where = "to the end" if last.kind == "complete" else f"to {format_timestamp(last.position)}"
+    print(
+        f"watched {title} from {format_timestamp(first.position)} {where} "
+        f"(session {last.session_id}, {len(written)} events)"
+    )
+    return 0
+
+
+def cmd_home(args: argparse.Namespace) -> int:
+    """``mediamind home``: what to watch now, in rows."""
+    from core.recommend.home import Recommendations
+
+    with _library(args) as lib:
+        result = Recommendations(lib).home(args.at)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    if not result.rows:
+        print("Nothing to recommend yet. Add media with: mediamind ingest PATH")
+        return 0
+    for row in result.rows:
+        print(row.title)
+        for item in row.items:
+            print(f"  {item.media_id:>4}  {item.title}  \u2014 {item.reason}")
+        print()
+    return 0
+
+
+def cmd_train_recsys(args: argparse.Namespace) -> int:
+    """``mediamind train-recsys``: fine-tune the recommender on this library's event log."""
+    import importlib
+
+    try:
+        importlib.import_module("torch")
+    except ImportError as exc:
+        raise UsageError(
+            f"Training the recommender needs torch, which cannot be imported ({exc}).",
+            fix="Install the train extra: pip install -e .[train]",
+        ) from exc
+    try:
+        # Imported by name at run time: core never depends on models statically.
+        app_model = importlib.import_module("models.recsys.app_model")
+    except ImportError as exc:
+        raise UsageError(
+            f"The training code (models/recsys) cannot be imported ({exc}).",
+            fix="Run from a source checkout installed with: pip install -e .[train]",
+        ) from exc
+    with _library(args) as lib:
+        directory = lib.directory
+    result = app_model.train_on_library(directory, epochs=args.epochs)
+    print(
+        f"trained on {result.n_views} viewings of {result.n_items} items "
+        f"(loss {result.final_loss:.3f}); model saved to {result.model_dir}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (public so docs and tests can inspect the contract)."""
     parser = argparse.ArgumentParser(
@@ -238,6 +322,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the models and whether they are installed")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("gui", help="open the desktop app")
+    # SUPPRESS: without it the subcommand's default would hide `mediamind --library DIR gui`.
+    p.add_argument("--library", metavar="DIR", default=argparse.SUPPRESS, help="library directory")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="open the window, wait for the first paint and data load, then exit",
+    )
+    p.set_defaults(func=cmd_gui)
+
+    p = sub.add_parser("watch", help="record that you watched part of an item")
+    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("--seconds", type=float, required=True, help="how long you watched")
+    p.add_argument("--at", metavar="ISO_TIME", help="when playback started (default: now)")
+    p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser("home", help="what to watch now, in rows")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--at", metavar="ISO_TIME", help="recommend for this moment (default: now)")
+    p.set_defaults(func=cmd_home)
+
+    p = sub.add_parser(
+        "train-recsys", help="fine-tune the recommender on this library's viewing history"
+    )
+    p.add_argument("--epochs", type=int, default=30, help="optimisation steps (default 30)")
+    p.set_defaults(func=cmd_train_recsys)
     return parser
 
 

@@ -54,3 +54,7 @@ class UsageError(MediaMindError):
     """The user asked for something in a way that cannot work."""
 
     exit_code = 2
+
+
+class LLMError(MediaMindError):
+    """The local language model could not build a prompt or failed while generating."""

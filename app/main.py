@@ -1,0 +1,89 @@
+"""``mediamind gui``: start the desktop app (``python -m app`` does the same)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+SMOKE_TIMEOUT_MS = 60_000
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The app's own options (also reachable as ``mediamind gui``)."""
+    parser = argparse.ArgumentParser(prog="mediamind gui", description="MediaMind desktop app")
+    parser.add_argument("--library", metavar="DIR", help="library directory to open")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="open the window, wait for the first paint and data load, then exit (0 = ok)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the app; return the exit status."""
+    started = time.perf_counter()
+    args = build_parser().parse_args(argv)
+    # FFmpeg and audio-backend probing is chatty on machines without PipeWire or VA-API.
+    os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia.*=false")
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app import theme
+    from app.services import Services, SettingsService, UserMessage, default_library_dir
+    from app.window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "mediamind"])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("MediaMind")
+    app.setOrganizationName("MediaMind")
+    app.setApplicationDisplayName("MediaMind")
+    settings = SettingsService(QSettings())
+    directory = Path(args.library) if args.library else settings.library_dir
+    services = Services.open(directory or default_library_dir(), settings)
+    theme.apply(app, settings.dark)
+    window = MainWindow(services, autostart_jobs=not args.smoke)
+
+    failures: list[UserMessage] = []
+    if args.smoke:
+
+        def fail(msg: UserMessage) -> None:
+            failures.append(msg)
+            app.exit(1)
+
+        def ready() -> None:
+            sys.stderr.write(f"mediamind gui: ready in {time.perf_counter() - started:.2f} s\n")
+            app.exit(0)
+
+        window.notifier.notified.connect(fail)
+        window.ready.connect(ready)
+        QTimer.singleShot(
+            SMOKE_TIMEOUT_MS,
+            lambda: fail(UserMessage("The window did not finish loading within 60 s.")),
+        )
+
+    # Ctrl-C in the terminal closes the window cleanly; the timer lets Python see the signal.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    tick = QTimer(window)
+    tick.timeout.connect(lambda: None)
+    tick.start(250)
+
+    window.show()
+    code = app.exec()
+    window.shutdown()
+    window.deleteLater()
+    if failures:
+        for msg in failures:
+            sys.stderr.write(f"mediamind gui: error: {msg.text()}\n")
+        return 1
+    return int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,653 @@
+"""The app's service layer: the only module of ``app`` that calls ``core``.
+
+Widgets receive these services in their constructors and see only the small typed records
+defined here (:class:`LibraryItem`, :class:`SearchHit`, :class:`TranscriptLine`, ...), never a
+``core`` object. Heavy ``core`` modules (search, ingest, models) are imported lazily, inside the
+methods that need them, so that starting the app loads no model and little code.
+
+Nothing here touches Qt widgets; :class:`SettingsService` uses ``QSettings`` only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import multiprocessing
+import os
+import queue
+import re
+import threading
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from core.errors import MediaMindError
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QSettings
+
+    from core.library import Library, MediaItem
+    from core.search import Searcher
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMATS = ("srt", "vtt", "txt")
+WHISPER_MODELS = ("tiny.en", "base")
+KINDS = ("audio", "video", "subtitle", "transcript")
+PRIVACY_STATEMENT = (
+    "Nothing leaves this machine. Transcription, search and every model run locally on your "
+    "CPU; MediaMind opens no network connection, sends no telemetry and keeps your library in "
+    "one folder you choose."
+)
+
+
+# -- records the widgets see ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserMessage:
+    """An error as the user reads it: what went wrong and how to fix it."""
+
+    message: str
+    fix: str | None = None
+    details: str | None = None
+
+    def text(self) -> str:
+        """The message and its fix on one line."""
+        return f"{self.message} {self.fix}" if self.fix else self.message
+
+
+def describe_error(exc: BaseException) -> UserMessage:
+    """Turn any exception into a :class:`UserMessage` (engine errors keep their fix)."""
+    if isinstance(exc, MediaMindError):
+        return UserMessage(exc.message, exc.fix)
+    if isinstance(exc, OSError):
+        return UserMessage(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+    return UserMessage(
+        f"Unexpected error: {type(exc).__name__}: {exc}",
+        "Please report it with the details.",
+        "".join(traceback.format_exception(exc)),
+    )
+
+
+def format_time(seconds: float | None) -> str:
+    """``m:ss`` below an hour, ``h:mm:ss`` above; ``-`` for unknown."""
+    if seconds is None:
+        return "-"
+    from core.transcript import format_timestamp
+
+    return format_timestamp(seconds)
+
+
+def marked_to_html(marked: str) -> str:
+    """Turn search text with ``**term**`` markers into HTML with ``<b>term</b>``."""
+    escaped = html.escape(marked, quote=False)
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escaped)
+
+
+@dataclass(frozen=True)
+class LibraryItem:
+    """One row of the library table."""
+
+    id: int
+    title: str
+    kind: str
+    duration: float | None
+    status: str
+    language: str | None
+    path: str
+    error: str | None
+    added_at: str
+
+    @property
+    def playable(self) -> bool:
+        """Whether there is a media file to play (subtitle and transcript items have none)."""
+        return self.kind in ("audio", "video")
+
+    @classmethod
+    def from_core(cls, item: MediaItem) -> LibraryItem:
+        """Copy the fields the app shows from a ``core`` item."""
+        return cls(
+            item.id,
+            item.title,
+            item.kind,
+            item.duration,
+            item.status,
+            item.language,
+            item.path,
+            item.error,
+            item.added_at,
+        )
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    """One transcript segment."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result."""
+
+    media_id: int
+    title: str
+    kind: str
+    start: float
+    end: float
+    text: str
+    html: str  # text with query terms in <b>
+    score: float
+
+    @property
+    def timestamp(self) -> str:
+        """The start as ``m:ss``."""
+        return format_time(self.start)
+
+
+# -- interfaces that other engines will plug into ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A moment an answer or a recommendation points at; opens the player there."""
+
+    media_id: int
+    title: str
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What :class:`AskService` returns."""
+
+    text: str
+    citations: tuple[Citation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Shelf:
+    """A row of the home screen (e.g. "Continue", "Because you watched ...")."""
+
+    title: str
+    items: tuple[LibraryItem, ...]
+    reason: str = ""
+
+
+class AskService(Protocol):
+    """Answers questions about the library with cited moments (``core.answer``, later)."""
+
+    def ask(self, question: str, kinds: Sequence[str] = ()) -> Answer:
+        """Answer ``question``; runs in a worker (may load a language model)."""
+        ...
+
+
+class HomeService(Protocol):
+    """Recommendations for a home view (``core.recommend``, later)."""
+
+    def shelves(self) -> list[Shelf]:
+        """The rows to show; runs in a worker."""
+        ...
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """The choices an ingest job runs with (mirrors ``core.ingest.IngestOptions``)."""
+
+    model: str = "tiny.en"
+    threads: int | None = None
+    prefer_subtitles: bool = False
+
+
+class SettingsService:
+    """Typed access to the persisted preferences (a ``QSettings`` store)."""
+
+    def __init__(self, store: QSettings) -> None:
+        """Wrap ``store``; tests pass an INI file in a temporary directory."""
+        self.store = store
+
+    def _get(self, key: str, default: Any) -> Any:
+        value = self.store.value(key, default)
+        return default if value is None else value
+
+    @property
+    def library_dir(self) -> Path | None:
+        """The library chosen in Settings, if any."""
+        raw = str(self._get("library/dir", ""))
+        return Path(raw) if raw else None
+
+    @library_dir.setter
+    def library_dir(self, value: Path | None) -> None:
+        self.store.setValue("library/dir", str(value) if value else "")
+
+    @property
+    def dark(self) -> bool:
+        """Whether the dark palette is on."""
+        return str(self._get("ui/dark", "false")).lower() in ("true", "1")
+
+    @dark.setter
+    def dark(self, value: bool) -> None:
+        self.store.setValue("ui/dark", "true" if value else "false")
+
+    @property
+    def ingest(self) -> IngestSettings:
+        """Model, threads and subtitle preference for new ingest jobs."""
+        threads = int(self._get("ingest/threads", 0) or 0)
+        return IngestSettings(
+            model=str(self._get("ingest/model", "tiny.en")) or "tiny.en",
+            threads=threads or None,
+            prefer_subtitles=str(self._get("ingest/prefer_subtitles", "false")).lower()
+            in ("true", "1"),
+        )
+
+    @ingest.setter
+    def ingest(self, value: IngestSettings) -> None:
+        self.store.setValue("ingest/model", value.model)
+        self.store.setValue("ingest/threads", value.threads or 0)
+        self.store.setValue(
+            "ingest/prefer_subtitles", "true" if value.prefer_subtitles else "false"
+        )
+
+    @property
+    def watched_folders(self) -> list[str]:
+        """Folders ingested incrementally whenever their content changes."""
+        raw = self._get("library/watched", [])
+        if isinstance(raw, str):
+            raw = [raw] if raw else []
+        return [str(p) for p in raw]
+
+    @watched_folders.setter
+    def watched_folders(self, folders: Sequence[str]) -> None:
+        self.store.setValue("library/watched", list(folders))
+
+    def sync(self) -> None:
+        """Write pending changes to disk."""
+        self.store.sync()
+
+
+def default_library_dir() -> Path:
+    """``$MEDIAMIND_LIBRARY`` or the user data directory's library."""
+    from core.paths import default_library_dir as core_default
+
+    return core_default()
+
+
+def physical_cores() -> int:
+    """The number of physical CPU cores (what 'auto' threads means)."""
+    from core.transcribe import physical_cores as cores
+
+    return cores()
+
+
+def model_overview() -> list[tuple[str, str, bool]]:
+    """(name, task, installed) of every registered model; cheap after the first check."""
+    from core.registry import model_statuses
+
+    return [(s.name, s.task, s.installed) for s in model_statuses()]
+
+
+# -- library ------------------------------------------------------------------------------------
+
+
+class LibraryService:
+    """Listing, transcripts and export for one library directory.
+
+    The database is opened on first use (so it can happen in a worker). Calls are serialised
+    by the library's own lock; the ingest process and the search worker use their own
+    connections (SQLite WAL lets them read while ingest writes).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        """Bind to ``directory``; nothing is opened yet."""
+        self.directory = Path(directory).expanduser()
+        self._library: Library | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def jobs_file(self) -> Path:
+        """Where the job queue is persisted."""
+        return self.directory / "jobs.json"
+
+    def library(self) -> Library:
+        """The open library (opened, created and migrated on first call).
+
+        Raises:
+            LibraryError: The directory or database cannot be used.
+        """
+        with self._lock:
+            if self._library is None:
+                from core.library import Library
+
+                self._library = Library(self.directory)
+            return self._library
+
+    def items(self) -> list[LibraryItem]:
+        """Every item, oldest first."""
+        return [LibraryItem.from_core(i) for i in self.library().items()]
+
+    def item(self, item_id: int) -> LibraryItem:
+        """One item.
+
+        Raises:
+            NotFoundError: There is no such item.
+        """
+        return LibraryItem.from_core(self.library().get_item(item_id))
+
+    def transcript(self, item_id: int) -> list[TranscriptLine]:
+        """An item's transcript segments."""
+        return [TranscriptLine(s.start, s.end, s.text) for s in self.library().segments(item_id)]
+
+    def export(self, item_id: int, fmt: str) -> str:
+        """An item's transcript as SRT, WebVTT or plain text."""
+        from core.transcript import to_srt, to_txt, to_vtt
+
+        render = {"srt": to_srt, "vtt": to_vtt, "txt": to_txt}[fmt]
+        return render(self.library().segments(item_id))
+
+    def export_to(self, item_id: int, fmt: str, target: Path) -> None:
+        """Write an export to ``target`` (atomically)."""
+        text = self.export(item_id, fmt)
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+
+    def mark_interrupted(self, item_id: int, reason: str) -> None:
+        """Record that an ingest was cancelled, so the item does not stay 'ingesting'."""
+        lib = self.library()
+        item = lib.get_item(item_id)
+        if item.status == "ingesting":
+            lib.mark_failed(item_id, reason)
+
+    def discover(self, paths: Iterable[Path]) -> list[Path]:
+        """Expand files and folders into the files ingest would take (folders recursively)."""
+        from core.ingest import discover
+
+        files, missing = discover(paths)
+        return files + [m.path for m in missing]
+
+    def changed_files(self, paths: Iterable[Path]) -> list[Path]:
+        """Like :meth:`discover`, without files stored unchanged (same size and mtime)."""
+        lib = self.library()
+        out = []
+        for path in self.discover(paths):
+            item = lib.item_by_path(str(path))
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if (
+                item
+                and item.status == "ready"
+                and (item.size, item.mtime)
+                == (
+                    st.st_size,
+                    st.st_mtime,
+                )
+            ):
+                continue
+            out.append(path)
+        return out
+
+    @staticmethod
+    def is_ingestible(path: Path) -> bool:
+        """Whether a file's extension is one that ingest reads."""
+        from core.media import MEDIA_EXTENSIONS, SUBTITLE_EXTENSIONS
+
+        return path.suffix.lower() in (MEDIA_EXTENSIONS | SUBTITLE_EXTENSIONS)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            if self._library is not None:
+                self._library.close()
+                self._library = None
+
+
+# -- search -------------------------------------------------------------------------------------
+
+
+class SearchService:
+    """Hybrid search; the first query loads the embedding model (call it from a worker)."""
+
+    def __init__(self, directory: Path) -> None:
+        """Bind to a library directory; the searcher gets its own connection on first use."""
+        self.directory = Path(directory).expanduser()
+        self._searcher: Searcher | None = None
+        self._library: Library | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the searcher (and so the model) exists yet."""
+        return self._searcher is not None
+
+    def search(self, query: str, kind: str | None = None, k: int = 20) -> list[SearchHit]:
+        """The best ``k`` moments for ``query``, optionally of one kind of media."""
+        from core.search import Searcher, SearchFilters
+
+        with self._lock:
+            if self._searcher is None:
+                from core.library import Library
+
+                self._library = Library(self.directory)
+                self._searcher = Searcher(self._library)
+            filters = SearchFilters(kinds=(kind,) if kind else ())
+            results = self._searcher.search(query, k=k, filters=filters)
+        return [
+            SearchHit(
+                r.media_id,
+                r.title,
+                r.kind,
+                r.start,
+                r.end,
+                r.text,
+                marked_to_html(r.marked),
+                r.score,
+            )
+            for r in results
+        ]
+
+    def close(self) -> None:
+        """Close the searcher's connection."""
+        with self._lock:
+            if self._library is not None:
+                self._library.close()
+            self._library = self._searcher = None
+
+
+# -- ingest in a spawned process ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestUpdate:
+    """A message from the ingest process about one job.
+
+    Attributes:
+        job_id: The job the message is about.
+        kind: ``started``, ``progress``, ``done``, ``skipped`` or ``failed`` (from the
+            engine's events), ``finished`` (the job's run is over) or ``error`` (the run
+            stopped with an engine error, e.g. a missing model).
+        fraction: Share of the file transcribed, 0..1.
+        item_id: The library item, once one exists.
+        message: Why it failed or was skipped, or the language of a done item.
+        fix: How to fix an ``error``.
+    """
+
+    job_id: str
+    kind: str
+    fraction: float = 0.0
+    item_id: int | None = None
+    message: str = ""
+    fix: str | None = None
+
+
+def ingest_process_main(library_dir: str, tasks: Any, updates: Any) -> None:
+    """Entry point of the ingest process: run jobs from ``tasks`` until ``None`` arrives.
+
+    Each task is ``(job_id, path, IngestSettings)``; every engine event goes back on
+    ``updates`` as an :class:`IngestUpdate`, then a ``finished`` one. Models stay loaded
+    between jobs. Killing the process at any moment is safe: the engine writes each item in
+    one transaction and redoes an interrupted item next time.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(10)  # background work: the desktop and the GUI come first
+    from core.ingest import IngestOptions, ingest
+    from core.library import Library
+
+    library: Library | None = None
+    while (task := tasks.get()) is not None:
+        job_id, path, settings = task
+        try:
+            library = library or Library(library_dir)
+            options = IngestOptions(
+                model=settings.model,
+                threads=settings.threads,
+                prefer_subtitles=settings.prefer_subtitles,
+            )
+            for ev in ingest(library, [Path(path)], options):
+                updates.put(IngestUpdate(job_id, ev.kind, ev.fraction, ev.item_id, ev.message))
+        except MediaMindError as exc:
+            updates.put(IngestUpdate(job_id, "error", message=exc.message, fix=exc.fix))
+        except Exception as exc:  # noqa: BLE001 - an engine bug must not stop the queue
+            msg = describe_error(exc)
+            updates.put(IngestUpdate(job_id, "error", message=msg.message, fix=msg.fix))
+        updates.put(IngestUpdate(job_id, "finished"))
+    if library is not None:
+        library.close()
+    updates.close()
+    updates.join_thread()
+
+
+class IngestProcess:
+    """One spawned ingest process (never forked: Qt and threads do not survive a fork).
+
+    Not thread-safe: the owner submits and terminates from one thread, and one reader
+    thread calls :meth:`get`.
+    """
+
+    def __init__(self, library_dir: Path) -> None:
+        """Start the process; it loads models only when its first job needs them."""
+        ctx = multiprocessing.get_context("spawn")
+        self._tasks = ctx.SimpleQueue()  # no feeder thread in this process
+        self._updates = ctx.Queue()
+        self.process = ctx.Process(
+            target=ingest_process_main,
+            args=(str(library_dir), self._tasks, self._updates),
+            name="mediamind-ingest",
+            daemon=True,
+        )
+        self._released = False
+        self.process.start()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process is running."""
+        return not self._released and self.process.is_alive()
+
+    def submit(self, job_id: str, path: Path, settings: IngestSettings) -> None:
+        """Queue a job in the process."""
+        self._tasks.put((job_id, str(path), settings))
+
+    def get(self, timeout: float) -> IngestUpdate | None:
+        """The next update, or ``None`` if none came within ``timeout`` seconds."""
+        try:
+            update: IngestUpdate = self._updates.get(timeout=timeout)
+        except (queue.Empty, EOFError, OSError):
+            return None
+        return update
+
+    def terminate(self) -> None:
+        """Kill the process now and reap it (idempotent)."""
+        if self._released:
+            return
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self._release()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the process to finish after its current job; kill it after ``timeout``."""
+        if not self._released and self.process.is_alive():
+            with contextlib.suppress(OSError):
+                self._tasks.put(None)
+            self.process.join(timeout)
+        self.terminate()
+
+    def _release(self) -> None:
+        self._released = True
+        self._updates.close()
+        self._updates.cancel_join_thread()
+        self._tasks.close()
+        self.process.close()
+
+    @property
+    def exitcode(self) -> int | None:
+        """The exit code once the process has ended."""
+        return None if self._released else self.process.exitcode
+
+
+class IngestService:
+    """Starts ingest processes for one library with the current settings."""
+
+    def __init__(self, directory: Path, settings: SettingsService | None = None) -> None:
+        """Bind to a library; ``settings`` supplies model and threads for each job."""
+        self.directory = Path(directory).expanduser()
+        self.settings = settings
+
+    def current_settings(self) -> IngestSettings:
+        """The settings a job submitted now runs with."""
+        return self.settings.ingest if self.settings else IngestSettings()
+
+    def start_process(self) -> IngestProcess:
+        """A new spawned ingest process for this library."""
+        return IngestProcess(self.directory)
+
+
+# -- the bundle ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Services:
+    """Everything the main window needs; ``ask`` and ``home`` plug in when they exist."""
+
+    library: LibraryService
+    search: SearchService
+    ingest: IngestService
+    settings: SettingsService
+    ask: AskService | None = None
+    home: HomeService | None = None
+
+    @classmethod
+    def open(cls, directory: Path, settings: SettingsService) -> Services:
+        """Build the services for a library directory (opens nothing yet)."""
+        directory = Path(directory).expanduser()
+        return cls(
+            LibraryService(directory),
+            SearchService(directory),
+            IngestService(directory, settings),
+            settings,
+        )
+
+    @property
+    def directory(self) -> Path:
+        """The library directory."""
+        return self.library.directory
+
+    def close(self) -> None:
+        """Close database connections."""
+        self.search.close()
+        self.library.close()

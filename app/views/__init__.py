@@ -1,0 +1,1 @@
+"""The main window's views; each gets its services in its constructor."""

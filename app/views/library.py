@@ -1,0 +1,342 @@
+"""Library view: every item in a sortable, filterable table; import by drop or dialog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QAction, QColor, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services import KINDS, LibraryItem, LibraryService, format_time
+from app.workers import WorkerPool
+
+SortRole = Qt.ItemDataRole.UserRole + 1
+ItemRole = Qt.ItemDataRole.UserRole + 2
+AnyIndex = QModelIndex | QPersistentModelIndex
+STATUS_LABELS = {
+    "ready": "Ready",
+    "ingesting": "Ingesting…",
+    "pending": "Pending",
+    "error": "Error",
+}
+MEDIA_FILTER = (
+    "Media and subtitles (*.wav *.flac *.mp3 *.ogg *.oga *.opus *.m4a *.aac *.mp4 *.mkv "
+    "*.webm *.mov *.m4v *.srt *.vtt);;All files (*)"
+)
+
+
+class LibraryModel(QAbstractTableModel):
+    """The library's items as rows: title, kind, duration, status, language."""
+
+    COLUMNS = ("Title", "Kind", "Duration", "Status", "Language")
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.items: list[LibraryItem] = []
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        """Number of rows (Qt model API)."""
+        return 0 if parent.isValid() else len(self.items)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        """Number of columns (Qt model API)."""
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        """Column titles (Qt model API)."""
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Cell contents for a role (Qt model API)."""
+        if not index.isValid():
+            return None
+        item = self.items[index.row()]
+        col = index.column()
+        if role == ItemRole:
+            return item
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (
+                item.title,
+                item.kind,
+                format_time(item.duration) if item.duration else "-",
+                STATUS_LABELS.get(item.status, item.status),
+                item.language or "-",
+            )[col]
+        if role == SortRole:
+            return (
+                item.title.lower(),
+                item.kind,
+                item.duration or 0.0,
+                item.status,
+                item.language or "",
+            )[col]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return item.error if item.error and col == 3 else item.path
+        if role == Qt.ItemDataRole.ForegroundRole and col == 3 and item.status == "error":
+            return QColor("#d1242f")
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == 2:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def set_items(self, items: list[LibraryItem]) -> None:
+        """Replace the rows, keeping the view's selection when rows were only updated/added."""
+        old_ids = [i.id for i in self.items]
+        new_ids = [i.id for i in items]
+        if new_ids[: len(old_ids)] == old_ids:
+            self.items[: len(old_ids)] = items[: len(old_ids)]
+            if old_ids:
+                self.dataChanged.emit(
+                    self.index(0, 0), self.index(len(old_ids) - 1, len(self.COLUMNS) - 1)
+                )
+            if len(new_ids) > len(old_ids):
+                self.beginInsertRows(QModelIndex(), len(old_ids), len(new_ids) - 1)
+                self.items.extend(items[len(old_ids) :])
+                self.endInsertRows()
+        else:
+            self.beginResetModel()
+            self.items = list(items)
+            self.endResetModel()
+
+
+class LibraryFilter(QSortFilterProxyModel):
+    """Filters rows by text (title, kind, status, language) and by kind."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.text = ""
+        self.kind = ""
+        self.setSortRole(SortRole)
+
+    def set_text(self, text: str) -> None:
+        """Show only rows containing ``text``."""
+        self.beginFilterChange()
+        self.text = text.strip().lower()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_kind(self, kind: str) -> None:
+        """Show only items of ``kind`` ('' for all)."""
+        self.beginFilterChange()
+        self.kind = kind
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, row: int, parent: AnyIndex) -> bool:
+        """Whether a row passes the text and kind filters."""
+        model = self.sourceModel()
+        item: LibraryItem = model.data(model.index(row, 0, parent), ItemRole)
+        if self.kind and item.kind != self.kind:
+            return False
+        if not self.text:
+            return True
+        hay = f"{item.title} {item.kind} {item.status} {item.language or ''} {item.path}"
+        return self.text in hay.lower()
+
+
+class LibraryView(QWidget):
+    """The library table with import (drop, Add files, Add folder) and watched folders."""
+
+    import_requested = Signal(list)  # list[Path] of files to queue
+    open_requested = Signal(int)  # media id
+    watch_requested = Signal(str)  # a folder to watch
+    loaded = Signal()  # items were (re)loaded
+
+    def __init__(
+        self, library: LibraryService, pool: WorkerPool, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.pool = pool
+        self.loads = 0
+        self.setAcceptDrops(True)
+
+        heading = QLabel("Library")
+        heading.setObjectName("heading")
+        self.filter_edit = QLineEdit(placeholderText="Filter by title, kind, status…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.kind_combo = QComboBox()
+        self.kind_combo.addItem("All kinds", "")
+        for kind in KINDS:
+            self.kind_combo.addItem(kind.capitalize(), kind)
+        self.add_files_button = QPushButton("Add files…")
+        self.add_folder_button = QPushButton("Add folder…")
+        self.watch_button = QPushButton("Watch folder…")
+        self.watch_button.setToolTip("Ingest new and changed files in a folder automatically")
+
+        top = QHBoxLayout()
+        top.addWidget(heading)
+        top.addStretch(1)
+        top.addWidget(self.add_files_button)
+        top.addWidget(self.add_folder_button)
+        top.addWidget(self.watch_button)
+        bar = QHBoxLayout()
+        bar.addWidget(self.filter_edit, 1)
+        bar.addWidget(self.kind_combo)
+
+        self.model = LibraryModel(self)
+        self.proxy = LibraryFilter(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.verticalHeader().hide()
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, LibraryModel.COLUMNS.__len__()):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+
+        self.empty = QLabel(
+            "Your library is empty.\n\nDrop audio or video files here, or use "
+            "“Add files…” (Ctrl+O).\nEverything is transcribed and indexed on this machine."
+        )
+        self.empty.setObjectName("placeholder")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.table)
+        self.stack.addWidget(self.empty)
+        self.count_label = QLabel("Loading…")
+        self.count_label.setObjectName("muted")
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(bar)
+        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.count_label)
+
+        self.filter_edit.textChanged.connect(self._filter_changed)
+        self.kind_combo.currentIndexChanged.connect(
+            lambda _i: (self.proxy.set_kind(self.kind_combo.currentData()), self._update_count())
+        )
+        self.add_files_button.clicked.connect(self.add_files)
+        self.add_folder_button.clicked.connect(self.add_folder)
+        self.watch_button.clicked.connect(self.watch_folder)
+        self.table.activated.connect(self._activated)  # double-click or Enter
+        self.table.customContextMenuRequested.connect(self._context_menu)
+
+    # -- data -------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Reload the items in a worker."""
+        self.pool.submit(self.library.items, on_result=self._set_items)
+
+    def _set_items(self, items: list[LibraryItem]) -> None:
+        self.model.set_items(items)
+        self.loads += 1
+        self._update_count()
+        self.loaded.emit()
+
+    def _filter_changed(self, text: str) -> None:
+        self.proxy.set_text(text)
+        self._update_count()
+
+    def _update_count(self) -> None:
+        total, shown = self.model.rowCount(), self.proxy.rowCount()
+        self.stack.setCurrentIndex(1 if total == 0 else 0)
+        ready = sum(i.status == "ready" for i in self.model.items)
+        hours = sum(i.duration or 0 for i in self.model.items if i.status == "ready") / 3600
+        text = f"{total} items · {ready} ready · {hours:.1f} h transcribed"
+        self.count_label.setText(text if shown == total else f"{shown} of {text}")
+
+    def selected_items(self) -> list[LibraryItem]:
+        """The items selected in the table."""
+        rows = self.table.selectionModel().selectedRows()
+        return [self.proxy.data(r, ItemRole) for r in rows]
+
+    # -- import -----------------------------------------------------------------------------
+
+    def import_paths(self, paths: list[Path]) -> None:
+        """Queue files and folders for ingest (folders are expanded in a worker)."""
+        paths = [Path(p) for p in paths]
+        files = [p for p in paths if not p.is_dir()]
+        folders = [p for p in paths if p.is_dir()]
+        if files:
+            self.import_requested.emit(files)
+        if folders:
+            self.pool.submit(self.library.discover, folders, on_result=self.import_requested.emit)
+
+    def add_files(self) -> None:
+        """Ask for files and import them."""
+        names, _ = QFileDialog.getOpenFileNames(self, "Add media files", "", MEDIA_FILTER)
+        if names:
+            self.import_paths([Path(n) for n in names])
+
+    def add_folder(self) -> None:
+        """Ask for a folder and import what it holds."""
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder")
+        if folder:
+            self.import_paths([Path(folder)])
+
+    def watch_folder(self) -> None:
+        """Ask for a folder to watch."""
+        folder = QFileDialog.getExistingDirectory(self, "Watch a folder")
+        if folder:
+            self.watch_requested.emit(folder)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Accept drags that carry local files."""
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Import dropped files and folders."""
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.import_paths(paths)
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def _activated(self, index: QModelIndex) -> None:
+        item: LibraryItem = self.proxy.data(index, ItemRole)
+        if item is not None:
+            self.open_requested.emit(item.id)
+
+    def _context_menu(self, pos: Any) -> None:
+        items = self.selected_items()
+        if not items:
+            return
+        menu = QMenu(self)
+        play = QAction("Open in player", menu)
+        play.triggered.connect(lambda: self.open_requested.emit(items[0].id))
+        again = QAction("Ingest again", menu)
+        again.triggered.connect(
+            lambda: self.import_requested.emit(
+                [Path(i.path) for i in items if i.kind != "transcript"]
+            )
+        )
+        menu.addAction(play)
+        menu.addAction(again)
+        menu.popup(self.table.viewport().mapToGlobal(pos))

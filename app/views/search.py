@@ -1,0 +1,213 @@
+"""Search view: hybrid search with timestamps and bold query terms; Enter plays the moment."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QAbstractTextDocumentLayout, QKeyEvent, QPainter, QPalette, QTextDocument
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services import KINDS, SearchHit, SearchService, UserMessage
+from app.workers import WorkerPool
+
+HitRole = Qt.ItemDataRole.UserRole + 1
+HtmlRole = Qt.ItemDataRole.UserRole + 2
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+def hit_html(hit: SearchHit, accent: str) -> str:
+    """The rich text of one result row."""
+    return (
+        f"<div style='margin-bottom:2px'><b>{_esc(hit.title)}</b>"
+        f"&nbsp;&nbsp;<span style='color:{accent}'>▶ {hit.timestamp}</span>"
+        f"&nbsp;&nbsp;<span style='color:gray'>{hit.kind}</span></div>"
+        f"<div>{hit.html}</div>"
+    )
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class HtmlDelegate(QStyledItemDelegate):
+    """Renders an item's ``HtmlRole`` as rich text, wrapped to the view's width."""
+
+    def _width(self, option: QStyleOptionViewItem) -> int:
+        view = option.widget
+        viewport = getattr(view, "viewport", None)
+        return viewport().width() if callable(viewport) else option.rect.width()
+
+    def _document(self, option: QStyleOptionViewItem, index: AnyIndex) -> QTextDocument:
+        doc = QTextDocument()
+        doc.setDefaultFont(option.font)
+        doc.setHtml(str(index.data(HtmlRole) or ""))
+        doc.setTextWidth(max(100, self._width(option) - 16))
+        return doc
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
+        """Draw one cell."""
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        opt.text = ""
+        style = opt.widget.style() if opt.widget else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
+        doc = self._document(option, index)
+        ctx = QAbstractTextDocumentLayout.PaintContext()
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[operator]
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        ctx.palette.setColor(QPalette.ColorRole.Text, option.palette.color(role))
+        painter.save()
+        painter.translate(option.rect.left() + 8, option.rect.top() + 6)
+        doc.documentLayout().draw(painter, ctx)
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
+        """Height of the wrapped rich text."""
+        doc = self._document(option, index)
+        return QSize(self._width(option), int(doc.size().height()) + 12)
+
+
+class SearchView(QWidget):
+    """A query box, a kind filter and the results; Enter or double-click plays a result."""
+
+    play_requested = Signal(int, float)  # media id, seconds
+    results_ready = Signal(list)  # list[SearchHit]
+
+    def __init__(
+        self, search: SearchService, pool: WorkerPool, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.search_service = search
+        self.pool = pool
+        self.hits: list[SearchHit] = []
+        self._request = 0
+        self._started = 0.0
+
+        heading = QLabel("Search")
+        heading.setObjectName("heading")
+        self.query = QLineEdit(placeholderText="Find a moment by meaning or by words…  (Ctrl+F)")
+        self.query.setClearButtonEnabled(True)
+        self.kind = QComboBox()
+        self.kind.addItem("All kinds", "")
+        for kind in KINDS:
+            self.kind.addItem(kind.capitalize(), kind)
+        self.button = QPushButton("Search")
+        row = QHBoxLayout()
+        row.addWidget(self.query, 1)
+        row.addWidget(self.kind)
+        row.addWidget(self.button)
+        self.status = QLabel("Type a question or a few words and press Enter.")
+        self.status.setObjectName("muted")
+        self.results = QListWidget()
+        self.results.setItemDelegate(HtmlDelegate(self.results))
+        self.results.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.results.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.results.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.results.setAlternatingRowColors(True)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.results, 1)
+
+        self.query.returnPressed.connect(self.run)
+        self.button.clicked.connect(self.run)
+        self.kind.currentIndexChanged.connect(lambda _i: self.query.text().strip() and self.run())
+        self.results.itemActivated.connect(self._play)  # double-click or Enter
+        self.query.installEventFilter(self)
+
+    def focus_query(self) -> None:
+        """Put the cursor in the query box with its text selected."""
+        self.query.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.query.selectAll()
+
+    def run(self) -> None:
+        """Search for the query in a worker (the first search loads the embedding model)."""
+        text = self.query.text().strip()
+        if not text:
+            return
+        self._request += 1
+        request = self._request
+        self._started = time.perf_counter()
+        self.status.setText(
+            "Searching…"
+            if self.search_service.loaded
+            else "Searching… (the first search loads the search model)"
+        )
+        kind = self.kind.currentData() or None
+        self.pool.submit(
+            self.search_service.search,
+            text,
+            kind,
+            on_result=lambda hits: self._show(request, hits),
+            on_error=lambda msg: self._failed(request, msg),
+        )
+
+    def _show(self, request: int, hits: list[SearchHit]) -> None:
+        if request != self._request:
+            return  # a newer query is on its way
+        self.hits = hits
+        self.results.clear()
+        accent = self.palette().color(QPalette.ColorRole.Link).name()
+        for hit in hits:
+            item = QListWidgetItem()
+            item.setData(HitRole, hit)
+            item.setData(HtmlRole, hit_html(hit, accent))
+            item.setToolTip(f"{hit.title} at {hit.timestamp}: press Enter to play from here")
+            self.results.addItem(item)
+        ms = (time.perf_counter() - self._started) * 1000
+        self.status.setText(
+            f"{len(hits)} moments · {ms:.0f} ms" if hits else "No matches. Try other words."
+        )
+        if hits:
+            self.results.setCurrentRow(0)
+        self.results_ready.emit(hits)
+
+    def _failed(self, request: int, msg: UserMessage) -> None:
+        if request == self._request:
+            self.status.setText("Search failed.")
+            self.pool.notifier.notify(msg)
+
+    def _play(self, item: QListWidgetItem) -> None:
+        hit: SearchHit = item.data(HitRole)
+        if hit is not None:
+            self.play_requested.emit(hit.media_id, hit.start)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Down in the query box moves to the results."""
+        # Down in the query box moves to the results, so the keyboard alone can pick one.
+        if (
+            watched is self.query
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Down
+            and self.results.count()
+        ):
+            self.results.setFocus()
+            return True
+        return super().eventFilter(watched, event)
+
+    def retheme(self) -> None:
+        """Re-render result rows after a palette change (link colours)."""
+        accent = self.palette().color(QPalette.ColorRole.Link).name()
+        for i in range(self.results.count()):
+            item = self.results.item(i)
+            item.setData(HtmlRole, hit_html(item.data(HitRole), accent))

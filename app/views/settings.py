@@ -1,0 +1,224 @@
+"""Settings view: library location, watched folders, Whisper model, threads, look, privacy."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services import (
+    PRIVACY_STATEMENT,
+    WHISPER_MODELS,
+    SettingsService,
+    model_overview,
+    physical_cores,
+)
+from app.workers import WorkerPool
+
+CUSTOM = "__folder__"
+
+
+class SettingsView(QWidget):
+    """Every preference, saved as soon as it changes."""
+
+    dark_changed = Signal(bool)
+    watched_changed = Signal(list)  # list[str]
+
+    def __init__(
+        self,
+        settings: SettingsService,
+        library_dir: Path,
+        pool: WorkerPool,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.pool = pool
+        self._models_checked = False
+
+        heading = QLabel("Settings")
+        heading.setObjectName("heading")
+
+        # -- library --------------------------------------------------------------------------
+        self.library_edit = QLineEdit(str(library_dir))
+        self.library_edit.setReadOnly(True)
+        self.library_button = QPushButton("Change…")
+        self.library_note = QLabel("")
+        self.library_note.setObjectName("muted")
+        lib_row = QHBoxLayout()
+        lib_row.addWidget(self.library_edit, 1)
+        lib_row.addWidget(self.library_button)
+        self.watched = QListWidget()
+        self.watched.setMaximumHeight(90)
+        self.watched.addItems(settings.watched_folders)
+        self.watch_add = QPushButton("Add…")
+        self.watch_remove = QPushButton("Remove")
+        watch_buttons = QVBoxLayout()
+        watch_buttons.addWidget(self.watch_add)
+        watch_buttons.addWidget(self.watch_remove)
+        watch_buttons.addStretch(1)
+        watch_row = QHBoxLayout()
+        watch_row.addWidget(self.watched, 1)
+        watch_row.addLayout(watch_buttons)
+        library_box = QGroupBox("Library")
+        form = QFormLayout(library_box)
+        form.addRow("Location", lib_row)
+        form.addRow("", self.library_note)
+        form.addRow("Watched folders", watch_row)
+
+        # -- transcription ----------------------------------------------------------------
+        ingest = settings.ingest
+        self.model_combo = QComboBox()
+        self.model_combo.addItem("tiny.en — fast, English (default)", "tiny.en")
+        self.model_combo.addItem("base — multilingual, more accurate, ~2× slower", "base")
+        if ingest.model not in WHISPER_MODELS:
+            self.model_combo.addItem(f"Folder: {ingest.model}", ingest.model)
+        self.model_combo.addItem("Choose a CTranslate2 Whisper folder…", CUSTOM)
+        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(ingest.model)))
+        self.model_combo.setMaximumWidth(460)
+        self.threads = QSpinBox()
+        self.threads.setMaximumWidth(140)
+        self.threads.setRange(0, 64)
+        self.threads.setSpecialValueText("Auto")
+        self.threads.setValue(ingest.threads or 0)
+        self.threads.setToolTip("CPU threads for transcription; Auto uses the physical cores")
+        self.prefer_subs = QCheckBox(
+            "Use a same-named .srt/.vtt beside a file instead of transcribing"
+        )
+        self.prefer_subs.setChecked(ingest.prefer_subtitles)
+        ingest_box = QGroupBox("Transcription")
+        form2 = QFormLayout(ingest_box)
+        form2.addRow("Whisper model", self.model_combo)
+        form2.addRow("Threads", self.threads)
+        form2.addRow("", self.prefer_subs)
+        self.models_label = QLabel("Installed models are checked when this page opens.")
+        self.models_label.setObjectName("muted")
+        self.models_label.setWordWrap(True)
+        form2.addRow("Models", self.models_label)
+
+        # -- appearance and privacy -------------------------------------------------------
+        self.dark = QCheckBox("Dark mode  (Ctrl+Shift+D)")
+        self.dark.setChecked(settings.dark)
+        look_box = QGroupBox("Appearance")
+        QVBoxLayout(look_box).addWidget(self.dark)
+        privacy = QLabel(PRIVACY_STATEMENT)
+        privacy.setWordWrap(True)
+        privacy_box = QGroupBox("Privacy")
+        QVBoxLayout(privacy_box).addWidget(privacy)
+
+        body = QWidget()
+        col = QVBoxLayout(body)
+        col.addWidget(heading)
+        for box in (library_box, ingest_box, look_box, privacy_box):
+            col.addWidget(box)
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(body)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll)
+
+        self.library_button.clicked.connect(self._choose_library)
+        self.watch_add.clicked.connect(self._add_watched)
+        self.watch_remove.clicked.connect(self._remove_watched)
+        self.model_combo.activated.connect(self._model_chosen)
+        self.threads.valueChanged.connect(self._save_ingest)
+        self.prefer_subs.toggled.connect(self._save_ingest)
+        self.dark.toggled.connect(self.dark_changed)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Check the installed models the first time the page is shown."""
+        super().showEvent(event)
+        if not self._models_checked:  # verifying model files costs I/O: only when looked at
+            self._models_checked = True
+            self.pool.submit(
+                lambda: (model_overview(), physical_cores()), on_result=self._show_models
+            )
+
+    def _show_models(self, result: tuple[list[tuple[str, str, bool]], int]) -> None:
+        rows, cores = result
+        self.threads.setSpecialValueText(f"Auto ({cores})")
+        self.models_label.setText(
+            "  ·  ".join(f"{name} ({task}) {'✓' if ok else 'missing'}" for name, task, ok in rows)
+        )
+
+    def set_dark(self, on: bool) -> None:
+        """Reflect a theme change made elsewhere (menu or shortcut)."""
+        self.dark.blockSignals(True)
+        self.dark.setChecked(on)
+        self.dark.blockSignals(False)
+
+    def add_watched(self, folder: str) -> None:
+        """Add a watched folder (also used by the Library view's button)."""
+        folders = self.settings.watched_folders
+        if folder and folder not in folders:
+            folders.append(folder)
+            self.settings.watched_folders = folders
+            self.watched.addItem(folder)
+            self.watched_changed.emit(folders)
+
+    def _add_watched(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Watch a folder")
+        if folder:
+            self.add_watched(folder)
+
+    def _remove_watched(self) -> None:
+        row = self.watched.currentRow()
+        if row < 0:
+            return
+        folders = self.settings.watched_folders
+        folder = self.watched.takeItem(row).text()
+        folders = [f for f in folders if f != folder]
+        self.settings.watched_folders = folders
+        self.watched_changed.emit(folders)
+
+    def _choose_library(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Library folder", self.library_edit.text())
+        if folder:
+            self.settings.library_dir = Path(folder)
+            self.library_edit.setText(folder)
+            self.library_note.setText("MediaMind opens this library the next time it starts.")
+
+    def _model_chosen(self, index: int) -> None:
+        if self.model_combo.itemData(index) == CUSTOM:
+            folder = QFileDialog.getExistingDirectory(self, "CTranslate2 Whisper model folder")
+            if not folder:
+                self.model_combo.setCurrentIndex(
+                    max(0, self.model_combo.findData(self.settings.ingest.model))
+                )
+                return
+            self.model_combo.insertItem(index, f"Folder: {folder}", folder)
+            self.model_combo.setCurrentIndex(index)
+        self._save_ingest()
+
+    def _save_ingest(self, *_args: object) -> None:
+        model = self.model_combo.currentData()
+        if model == CUSTOM:
+            return
+        self.settings.ingest = replace(
+            self.settings.ingest,
+            model=str(model),
+            threads=self.threads.value() or None,
+            prefer_subtitles=self.prefer_subs.isChecked(),
+        )
+        self.settings.sync()

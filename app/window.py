@@ -1,0 +1,315 @@
+"""The main window: a sidebar of views, shortcuts, the error banner and orderly shutdown."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import theme
+from app.jobs import FolderWatcher, JobQueue
+from app.services import Services, UserMessage
+from app.views.jobs import JobsView
+from app.views.library import LibraryView
+from app.views.player import PlayerView
+from app.views.search import SearchView
+from app.views.settings import SettingsView
+from app.workers import ErrorNotifier, IngestRunner, WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBanner(QFrame):
+    """A dismissable strip at the top of the window showing the last error and its fix."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QPushButton("Dismiss")
+        close.clicked.connect(self.hide)
+        row = QHBoxLayout(self)
+        row.addWidget(self.label, 1)
+        row.addWidget(close)
+        self.hide()
+
+    def show_message(self, msg: UserMessage) -> None:
+        """Show ``msg`` (its fix in a second line)."""
+        text = f"<b>{_esc(msg.message)}</b>"
+        if msg.fix:
+            text += f"<br>{_esc(msg.fix)}"
+        self.label.setText(text)
+        self.label.setToolTip(msg.details or "")
+        self.show()
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class MainWindow(QMainWindow):
+    """MediaMind's window. Views: Library, Search, Player, Jobs, Settings (Ctrl+1..5)."""
+
+    first_paint = Signal()
+    ready = Signal()  # painted once and the library's first data load has arrived
+
+    VIEWS = ("Library", "Search", "Player", "Jobs", "Settings")
+
+    def __init__(self, services: Services, autostart_jobs: bool = True) -> None:
+        super().__init__()
+        self.services = services
+        self.setWindowTitle(f"MediaMind — {services.directory}")
+        self.resize(1200, 760)
+        self._painted = False
+        self._loaded = False
+        self._closed = False
+
+        self.notifier = ErrorNotifier(self)
+        self.pool = WorkerPool(self.notifier, max_threads=2, parent=self)
+        self.runner = IngestRunner(services.ingest, self)
+        self.jobs = JobQueue(
+            self.runner, services.library, self.notifier, services.library.jobs_file, self
+        )
+        self.watcher = FolderWatcher(self.jobs, services.library, self.pool, self)
+
+        self.library_view = LibraryView(services.library, self.pool)
+        self.search_view = SearchView(services.search, self.pool)
+        self.player_view = PlayerView(services.library, self.notifier)
+        self.jobs_view = JobsView(self.jobs)
+        self.settings_view = SettingsView(services.settings, services.directory, self.pool)
+        self.views: list[QWidget] = [
+            self.library_view,
+            self.search_view,
+            self.player_view,
+            self.jobs_view,
+            self.settings_view,
+        ]
+
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.stack = QStackedWidget()
+        for n, (name, view) in enumerate(zip(self.VIEWS, self.views, strict=True), start=1):
+            item = QListWidgetItem(name)
+            item.setToolTip(f"{name} (Ctrl+{n})")
+            self.sidebar.addItem(item)
+            self.stack.addWidget(view)
+        self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.banner = ErrorBanner()
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(12, 10, 12, 6)
+        right_layout.addWidget(self.banner)
+        right_layout.addWidget(self.stack, 1)
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        side = QFrame()
+        side.setObjectName("side")
+        side.setFixedWidth(180)
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 14, 0, 0)
+        side_layout.setSpacing(4)
+        brand = QLabel("MediaMind")
+        brand.setObjectName("brand")
+        side_layout.addWidget(brand)
+        side_layout.addWidget(self.sidebar, 1)
+        row.addWidget(side)
+        row.addWidget(right, 1)
+        self.setCentralWidget(central)
+        self.status_label = QLabel()
+        self.statusBar().addWidget(self.status_label, 1)
+        privacy = QLabel("Offline: nothing leaves this machine")
+        privacy.setObjectName("muted")
+        self.statusBar().addPermanentWidget(privacy)
+
+        self._refresh = QTimer(self)  # coalesces bursts of library changes into one reload
+        self._refresh.setSingleShot(True)
+        self._refresh.setInterval(250)
+        self._refresh.timeout.connect(self.library_view.reload)
+        self._build_actions()
+        self._connect()
+        self.show_view(0)
+        self.watcher.set_folders(services.settings.watched_folders, scan=False)
+        self.installEventFilter(self)
+        # The first data load starts right away, in a worker; models load only on demand.
+        self.library_view.reload()
+        if autostart_jobs:
+            QTimer.singleShot(0, self._start_background)
+
+    # -- set-up -----------------------------------------------------------------------------
+
+    def _build_actions(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.add_files_action = self._action(
+            file_menu, "Add files…", QKeySequence.StandardKey.Open, self._add_files
+        )
+        self._action(file_menu, "Add folder…", "Ctrl+Shift+O", self._add_folder)
+        file_menu.addSeparator()
+        self._action(file_menu, "Quit", QKeySequence.StandardKey.Quit, self.close)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        self._action(edit_menu, "Find…", QKeySequence.StandardKey.Find, self.focus_search)
+        view_menu = self.menuBar().addMenu("&View")
+        for n, name in enumerate(self.VIEWS):
+            self._action(
+                view_menu, name, f"Ctrl+{n + 1}", lambda _checked=False, n=n: self.show_view(n)
+            )
+        view_menu.addSeparator()
+        self.dark_action = self._action(view_menu, "Dark mode", "Ctrl+Shift+D", self.set_dark)
+        self.dark_action.setCheckable(True)
+        self.dark_action.setChecked(self.services.settings.dark)
+
+    def _action(self, menu: QObject, text: str, shortcut: object, slot: object) -> QAction:
+        action = QAction(text, self)
+        if isinstance(shortcut, QKeySequence.StandardKey):
+            action.setShortcut(QKeySequence(shortcut))
+        else:
+            action.setShortcut(QKeySequence(str(shortcut)))
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)  # type: ignore[attr-defined]
+        self.addAction(action)
+        return action
+
+    def _connect(self) -> None:
+        self.notifier.notified.connect(self._on_error)
+        self.library_view.import_requested.connect(self._queue_files)
+        self.library_view.open_requested.connect(lambda mid: self.open_at(mid, 0.0))
+        self.library_view.watch_requested.connect(self.settings_view.add_watched)
+        self.library_view.loaded.connect(self._on_loaded)
+        self.search_view.play_requested.connect(self.open_at)
+        self.jobs_view.open_requested.connect(lambda mid: self.open_at(mid, 0.0))
+        self.jobs.library_changed.connect(self._refresh.start)
+        self.jobs.counts_changed.connect(self._jobs_count)
+        self.settings_view.dark_changed.connect(self.set_dark)
+        self.settings_view.watched_changed.connect(self.watcher.set_folders)
+        self.watcher.scanned.connect(
+            lambda n: n and self.statusBar().showMessage(f"Watched folders: {n} files queued", 5000)
+        )
+        self._jobs_count(self.jobs.active_count())
+
+    def _start_background(self) -> None:
+        if self._closed:
+            return
+        self.jobs.start()  # resumes jobs left from the last session
+        self.watcher.scan()
+
+    # -- navigation -------------------------------------------------------------------------
+
+    def show_view(self, index: int) -> None:
+        """Switch to view ``index`` (0 Library, 1 Search, 2 Player, 3 Jobs, 4 Settings)."""
+        self.sidebar.setCurrentRow(index)
+        self.stack.setCurrentIndex(index)
+
+    def current_view(self) -> QWidget:
+        """The view on screen."""
+        return self.stack.currentWidget()
+
+    def focus_search(self) -> None:
+        """Ctrl+F: go to Search and put the cursor in the query box."""
+        self.show_view(1)
+        self.search_view.focus_query()
+
+    def open_at(self, media_id: int, seconds: float) -> None:
+        """Show the Player on an item at a moment (used by Search, Library, Jobs, later Ask)."""
+        self.show_view(2)
+        self.player_view.open_at(media_id, seconds)
+
+    def set_dark(self, on: bool) -> None:
+        """Switch palettes and remember the choice."""
+        on = bool(on)
+        self.services.settings.dark = on
+        self.services.settings.sync()
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            theme.apply(app, on)
+        self.dark_action.setChecked(on)
+        self.settings_view.set_dark(on)
+        self.search_view.retheme()
+
+    # -- import -----------------------------------------------------------------------------
+
+    def _add_files(self) -> None:
+        self.show_view(0)
+        self.library_view.add_files()
+
+    def _add_folder(self) -> None:
+        self.show_view(0)
+        self.library_view.add_folder()
+
+    def _queue_files(self, files: list[Path]) -> None:
+        queued = self.jobs.enqueue(files)
+        if queued:
+            self.statusBar().showMessage(f"Queued {len(queued)} file(s) for ingest", 5000)
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _jobs_count(self, active: int) -> None:
+        self.sidebar.item(3).setText(f"Jobs ({active})" if active else "Jobs")
+
+    def _on_loaded(self) -> None:
+        items = self.library_view.model.items
+        self.status_label.setText(f"{self.services.directory}  ·  {len(items)} items")
+        if not self._loaded:
+            self._loaded = True
+            self._maybe_ready()
+
+    def _on_error(self, msg: UserMessage) -> None:
+        self.banner.show_message(msg)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Notice the first paint (for ``ready`` and ``--smoke``)."""
+        if watched is self and event.type() == QEvent.Type.Paint and not self._painted:
+            self._painted = True
+            QTimer.singleShot(0, self._after_paint)
+        return super().eventFilter(watched, event)
+
+    def _after_paint(self) -> None:
+        self.first_paint.emit()
+        self._maybe_ready()
+
+    def _maybe_ready(self) -> None:
+        if self._painted and self._loaded:
+            self.ready.emit()
+
+    @property
+    def is_ready(self) -> bool:
+        """Painted and loaded."""
+        return self._painted and self._loaded
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop playback, the ingest process and the workers, then close the database."""
+        if self._closed:
+            return
+        self._closed = True
+        self._refresh.stop()
+        self.player_view.stop()
+        self.runner.shutdown()
+        self.pool.shutdown()
+        self.services.settings.sync()
+        self.services.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Shut everything down before the window closes."""
+        self.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,177 @@
+"""Latency of the recommendation runtime on a library: state update and home rows at 1k / 10k.
+
+Run ``python -m bench.recommend [--sizes 1000,10000] [--repeats 200] [--json]``. For each size
+N it builds a real library (``core.library.Library``, the real schema) with N ready items whose
+per-item content cache (``recommend_items``) is filled with synthetic unit vectors (MiniLM is
+bypassed: its cost is paid once per item at ingest and measured by the embedding benchmarks),
+and a log of 200 viewings (play + pause each, 6 a day). It then times, with the
+app recommender (``models/recsys/shipped-app``, int8, 1 thread):
+
+* ``state_update_200``: a new event is recorded, then ``Recommendations.state()`` reads the log
+  (200 viewings), runs the encoder and stores the state: what the first request after an event
+  pays;
+* ``encoder_only_200``: ``Recommender.encode_state`` on the same 200 viewings;
+* ``rank``: score all N items with the cached state (scorer graph) and take the top 10;
+* ``home``: a full ``Recommendations.home()`` request with the cached state (event-log queries,
+  scoring, rows and reasons).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.db import utcnow
+from core.library import Library
+from core.recommend import events as ev
+from core.recommend.home import CONTENT_DIM, TOPICS, Recommendations
+from core.recommend.scorer import HistoryEvent
+
+N_VIEWS = 200
+START = int(datetime(2024, 5, 1, 18, 0, tzinfo=UTC).timestamp())
+
+
+def _time(fn: Callable[[], object], repeats: int, warmup: int = 5) -> dict[str, float]:
+    for _ in range(warmup):
+        fn()
+    samples = np.empty(repeats, dtype=np.float64)
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        samples[i] = (time.perf_counter() - t0) * 1000.0
+    return {
+        "p50_ms": float(np.percentile(samples, 50)),
+        "p99_ms": float(np.percentile(samples, 99)),
+    }
+
+
+def build_library(directory: Path, n_items: int, seed: int = 0) -> Library:
+    """A library of ``n_items`` ready items with cached content vectors and 200 viewings."""
+    rng = np.random.default_rng(seed)
+    lib = Library(directory)
+    now = utcnow()
+    durations = rng.choice([240.0, 420.0, 900.0, 1800.0, 3600.0], size=n_items)
+    with lib.db.atomic():
+        lib.db.executemany(
+            "INSERT INTO media_items (path, title, kind, status, duration, added_at, updated_at) "
+            "VALUES (?, ?, 'transcript', 'ready', ?, ?, ?)",
+            [(f"bench:{i}", f"item {i}", float(durations[i]), now, now) for i in range(n_items)],
+        )
+    version = lib.content_version
+    centres = rng.standard_normal((len(TOPICS), CONTENT_DIM)).astype(np.float32)
+    topic = rng.integers(0, len(TOPICS), size=n_items)
+    vectors = centres[topic] + 0.8 * rng.standard_normal((n_items, CONTENT_DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [int(r["id"]) for r in lib.db.query("SELECT id FROM media_items ORDER BY id")]
+    with lib.db.atomic():
+        lib.db.executemany(
+            "INSERT INTO recommend_items (media_id, content_version, model_id, text_sha256, "
+            "vector, topic) VALUES (?, ?, 'bench', '', ?, ?)",
+            [
+                (m, version, vectors[k].astype(np.float32).tobytes(), TOPICS[topic[k]][0])
+                for k, m in enumerate(ids)
+            ],
+        )
+    picks = rng.choice(ids, size=N_VIEWS)
+    ts = START
+    with lib.db.atomic():
+        for k, media_id in enumerate(picks):
+            # A 10-min viewing every 45 min (each its own session), 6 a day, a new day after that.
+            ts += 86400 - 6 * 2700 if k and k % 6 == 0 else 2700
+            watched = float(rng.uniform(30, durations[ids.index(int(media_id))]))
+            ev.record_event(lib, int(media_id), "play", 0.0, datetime.fromtimestamp(ts, UTC))
+            ev.record_event(
+                lib, int(media_id), "pause", watched, datetime.fromtimestamp(ts + 600, UTC)
+            )
+    return lib
+
+
+def bench_size(n_items: int, repeats: int) -> dict[str, Any]:
+    """All measurements for one library size."""
+    with tempfile.TemporaryDirectory(prefix="mm-bench-recommend-") as tmp:
+        lib = build_library(Path(tmp) / "lib", n_items)
+        recs = Recommendations(lib, encoder=lambda: None, tz=UTC)
+        table = recs.items()
+        rec, _ = recs.model()
+        views = ev.views(lib)
+        assert len(views) == N_VIEWS, len(views)
+        last = views[-1]
+        clock = [last.last_ts + 60]
+
+        def update() -> object:
+            clock[0] += 1
+            ev.record_event(
+                lib,
+                last.media_id,
+                "progress",
+                last.max_position,
+                datetime.fromtimestamp(clock[0], UTC),
+            )
+            state, cached = recs.state(table)
+            assert state is not None and not cached
+            return state
+
+        index = table.index()
+        history = [
+            HistoryEvent(v.ts, v.engagement, content=table.content[index[v.media_id]])
+            for v in views
+        ]
+        out: dict[str, Any] = {"items": n_items, "views": N_VIEWS}
+        out["state_update_200"] = _time(update, repeats)
+        out["encoder_only_200"] = _time(lambda: rec.encode_state(history), repeats)
+        state, _ = recs.state(table)
+        assert state is not None
+        reps = recs.representations(table)
+
+        def rank() -> object:
+            scores = rec.score_representations(state, reps)
+            top = np.argpartition(-scores, 10)[:10]
+            return top[np.argsort(-scores[top])]
+
+        out["rank"] = _time(rank, repeats)
+        at = datetime.fromtimestamp(clock[0] + 60, UTC)
+        result = recs.home(at)
+        assert result.state_cached and result.rows
+        out["home"] = _time(lambda: recs.home(at), repeats)
+        out["rows"] = [r.title for r in result.rows]
+        lib.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    results = {
+        "machine": platform.processor() or platform.machine(),
+        "sizes": [bench_size(int(n), args.repeats) for n in args.sizes.split(",")],
+    }
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print("| items | state update (200 viewings) | encoder only | rank (score + top-10) | home |")
+    print("|---|---|---|---|---|")
+    for r in results["sizes"]:
+        cells = [
+            f"{r[k]['p50_ms']:.2f} / {r[k]['p99_ms']:.2f}"
+            for k in ("state_update_200", "encoder_only_200", "rank", "home")
+        ]
+        print(f"| {r['items']:,} | " + " | ".join(cells) + " |")
+    print("(p50 / p99 ms, 1 onnxruntime thread)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""Fixtures for the desktop app: offscreen Qt, isolated settings, and a leak guard."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Before pytest-qt creates the QApplication.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia.*=false")
+
+pytest.importorskip("PySide6.QtWidgets")
+
+from PySide6.QtCore import QSettings
+
+from app.services import Services, SettingsService
+from app.views.player import HAVE_MULTIMEDIA
+from app.window import MainWindow
+from app.workers import live_workers
+
+requires_multimedia = pytest.mark.skipif(
+    not HAVE_MULTIMEDIA,
+    reason="QtMultimedia is missing: install PySide6-Addons (the player needs it)",
+)
+
+
+def _python_threads() -> set[threading.Thread]:
+    # Qt's own threads show up as _DummyThread once they run Python code; they are Qt's to
+    # join, and the WorkerPool/IngestRunner registry below covers the ones we start.
+    return {
+        t
+        for t in threading.enumerate()
+        if t.is_alive() and not isinstance(t, threading._DummyThread)  # type: ignore[attr-defined]
+    }
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fail the test if it leaves threads, worker pools or child processes running."""
+    threads_before = _python_threads()
+    yield
+    leaked_threads = [t.name for t in _python_threads() - threads_before]
+    children = multiprocessing.active_children()  # also reaps finished ones
+    workers = live_workers()
+    for child in children:
+        child.kill()
+        child.join(5)
+    assert not children, f"child processes leaked: {children}"
+    assert not workers, f"workers not shut down: {workers}"
+    assert not leaked_threads, f"threads leaked: {leaked_threads}"
+
+
+@pytest.fixture(scope="session")
+def embedding_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the int8 search model once per session (the ingest process and search use it).
+
+    Session fixtures run before the function-scoped MEDIAMIND_MODELS of tests/conftest.py, so
+    the same directory is named here explicitly.
+    """
+    models = tmp_path_factory.getbasetemp() / "models"
+    models.mkdir(exist_ok=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDIAMIND_MODELS", str(models))
+        from core.embedding import ensure_embedding_model
+
+        return ensure_embedding_model()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> SettingsService:
+    """Preferences in a throwaway INI file."""
+    return SettingsService(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture
+def library_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "library"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def make_window(qtbot, settings: SettingsService):  # type: ignore[no-untyped-def]
+    """Build a main window on a library; it is shut down (and joined) after the test."""
+    windows: list[MainWindow] = []
+
+    def make(directory: Path, autostart_jobs: bool = True) -> MainWindow:
+        window = MainWindow(Services.open(directory, settings), autostart_jobs=autostart_jobs)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitUntil(lambda: window.is_ready, timeout=20_000)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.shutdown()
+
+
+PODCAST = Path(__file__).resolve().parents[2] / "demo" / "media" / "printing_history_podcast.mp3"
+
+
+@pytest.fixture(scope="session")
+def podcast_library(tmp_path_factory: pytest.TempPathFactory, embedding_model: Path) -> Path:
+    """A library holding the demo podcast (transcript from its .srt: multi-chunk, no Whisper)."""
+    from core.ingest import IngestOptions, ingest
+    from core.library import Library
+
+    directory = tmp_path_factory.mktemp("podcast-library")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDIAMIND_MODELS", str(embedding_model.parent))
+        with Library(directory) as lib:
+            events = list(ingest(lib, [PODCAST], IngestOptions(prefer_subtitles=True)))
+    assert events[-1].kind == "done", events
+    return directory

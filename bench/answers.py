@@ -227,7 +227,7 @@ def eval_speed(lib: Library, questions: list[Question], media: dict[str, int]) -
             out[name]["wall_p95_ms"] = pct(walls[name], 95)
     llm = warm.llm
     out["model"] = str(llm.path.name)
-    out["threads"] = llm.n_threads
+    out["threads"] = f"{llm.decode_threads} decode / {llm.n_threads} prompt"
     out["load_average"] = os.getloadavg()
     return out
 
@@ -265,10 +265,10 @@ _THREADS_PROBE = """
 import json, os, sys, time
 import llama_cpp
 from core.registry import SMOLLM2, model_file
-n = int(sys.argv[1])
-llm = llama_cpp.Llama(str(model_file(SMOLLM2)), n_ctx=1024, n_threads=n, n_threads_batch=n,
+n, nb = int(sys.argv[1]), int(sys.argv[2])
+llm = llama_cpp.Llama(str(model_file(SMOLLM2)), n_ctx=1024, n_threads=n, n_threads_batch=nb,
                       verbose=False)
-text = open(sys.argv[2]).read()
+text = open(sys.argv[3]).read()
 toks = llm.tokenize(text.encode(), add_bos=False)[:240]
 llm.eval(toks[:16])
 llm.reset()
@@ -283,7 +283,7 @@ print(json.dumps({"prompt_tok_s": prompt, "decode_tok_s": n_dec / (time.perf_cou
 
 
 def eval_threads(reps: int = 3) -> dict[str, Any]:
-    """llama.cpp prompt and decode speed: 1 thread, 2 with OpenMP active and passive waiting.
+    """llama.cpp prompt and decode speed by decode/prompt threads and OpenMP wait policy.
 
     Each variant is a child process (the OpenMP wait policy is read when the runtime loads);
     variants are interleaved, ``reps`` rounds, medians reported.
@@ -291,18 +291,22 @@ def eval_threads(reps: int = 3) -> dict[str, Any]:
     import subprocess
     import sys
 
+    from core.transcribe import physical_cores
+
+    n = str(physical_cores())
     variants = {
-        "1 thread": ("1", "PASSIVE"),
-        "2 threads, OMP active": ("2", "ACTIVE"),
-        "2 threads, OMP passive (default)": ("2", "PASSIVE"),
+        "1 thread": ("1", "1", "PASSIVE"),
+        f"{n} threads, OMP active": (n, n, "ACTIVE"),
+        f"{n} threads, OMP passive": (n, n, "PASSIVE"),
+        f"decode 1 / prompt {n} threads, OMP passive (default)": ("1", n, "PASSIVE"),
     }
     got: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
     text = str(Path(__file__).resolve().parents[1] / "core" / "search.py")
     for _ in range(reps):
-        for name, (threads, policy) in variants.items():
+        for name, (threads, batch, policy) in variants.items():
             env = {**os.environ, "OMP_WAIT_POLICY": policy}
             out = subprocess.run(
-                [sys.executable, "-c", _THREADS_PROBE, threads, text],
+                [sys.executable, "-c", _THREADS_PROBE, threads, batch, text],
                 env=env,
                 capture_output=True,
                 text=True,

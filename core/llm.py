@@ -96,11 +96,12 @@ def model_identity(path: Path) -> str:
 
 
 def _configure_openmp() -> None:
-    # llama.cpp's CPU backend runs its threads under OpenMP. With the default (active) wait
-    # policy, idle threads spin; on a machine whose cores are busy with other work, measured
-    # decode speed with 2 threads fell from ~60 to 2-9 tokens/s (docs/answers.md). Passive
-    # waiting keeps the speed of 2 threads on an idle machine. Must be set before the OpenMP
-    # runtime loads, i.e. before llama_cpp is imported; a user's own setting wins.
+    # llama.cpp's CPU backend runs its threads under OpenMP. With active waiting, idle threads
+    # spin; when other programs (or MediaMind's own transcription) keep the cores busy, 2
+    # threads fell to 30 prompt / 4 decode tokens/s against 88 / 32 with passive waiting
+    # (docs/answers.md). Prompt speed on an idle machine is the same either way, and decoding
+    # uses one thread (no waiting at all). Must be set before the OpenMP runtime loads, i.e.
+    # before llama_cpp is imported; a user's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
@@ -139,14 +140,24 @@ class LocalLLM:
     """One loaded GGUF model with its tokenizer, chat template and prefix cache."""
 
     def __init__(
-        self, path: Path, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None
+        self,
+        path: Path,
+        *,
+        n_ctx: int = DEFAULT_N_CTX,
+        n_threads: int | None = None,
+        decode_threads: int = 1,
     ) -> None:
         """Load the model at ``path`` (prefer :func:`load_llm`, which caches by path).
 
         Args:
             path: A GGUF file.
             n_ctx: Context size; lowered to the model's training context when that is smaller.
-            n_threads: CPU threads (default: the number of physical cores).
+            n_threads: CPU threads for prompt evaluation (default: the physical cores).
+            decode_threads: CPU threads for generating, one token at a time. One by default:
+                for a small model the per-token work is too short to share, and measured on
+                2 cores it beat 2 threads with passive waiting (80 vs 42 tokens/s idle) and
+                does not collapse like active spinning when other programs use the cores
+                (docs/answers.md).
 
         Raises:
             ModelError: The runtime is not installed, or the file is missing or damaged.
@@ -161,6 +172,7 @@ class LocalLLM:
             ) from exc
         self.path = path
         self.n_threads = n_threads or _threads()
+        self.decode_threads = max(1, min(decode_threads, self.n_threads))
         self.lock = threading.RLock()
         self._llama_cpp = llama_cpp
         self.llm = self._load(n_ctx)
@@ -176,14 +188,20 @@ class LocalLLM:
         self._formatter: Any = None
         self._snapshots: OrderedDict[tuple[int, ...], tuple[Any, int]] = OrderedDict()
         self.use_prefix_cache = True
-        log.info("loaded %s (ctx %d, %d threads)", path, self.n_ctx, self.n_threads)
+        log.info(
+            "loaded %s (ctx %d, %d prompt / %d decode threads)",
+            path,
+            self.n_ctx,
+            self.n_threads,
+            self.decode_threads,
+        )
 
     def _load(self, n_ctx: int) -> Any:
         try:
             return self._llama_cpp.Llama(
                 model_path=str(self.path),
                 n_ctx=n_ctx,
-                n_threads=self.n_threads,
+                n_threads=self.decode_threads,
                 n_threads_batch=self.n_threads,
                 verbose=False,
             )

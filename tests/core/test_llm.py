@@ -50,7 +50,7 @@ def test_default_model_loads_once_with_its_own_template() -> None:
     llm = load_llm()
     assert load_llm() is llm
     assert llm.path == model_file(SMOLLM2)
-    assert llm.n_threads == physical_cores()
+    assert llm.n_threads == physical_cores() and llm.decode_threads == 1
     assert 0 < llm.n_ctx <= 2048
     assert "<|im_start|>" in llm.chat_template  # read from the GGUF metadata
     prompt = llm.chat_prompt(SYSTEM, "Passages:\n", "[S1] The sky is blue.\nQuestion: Sky?")

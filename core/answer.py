@@ -734,7 +734,12 @@ class Answerer:
 
         results = self.searcher.search(question, k=k, filters=filters)
         relevance, closest = self._relevance(question, results)
-        if not relevance.answerable:
+        llm: LocalLLM | None = None
+        passages: list[_Passage] = []
+        if relevance.answerable:
+            llm = self.llm
+            passages = self._passages(question, results, llm)
+        if llm is None or not passages:
             text = self._refusal_text(closest)
             retrieve_ms = (time.perf_counter() - t0) * 1000
             yield Token(text)
@@ -752,9 +757,6 @@ class Answerer:
             self._cache_put(key, version, answer)
             yield answer
             return
-
-        llm = self.llm
-        passages = self._passages(question, results, llm)
         retrieve_ms = (time.perf_counter() - t0) * 1000
         yield Sources([p.span() for p in passages])
 
@@ -762,38 +764,23 @@ class Answerer:
 
         prompt = self._prompt(question, passages, llm)
         labels = [p.label for p in passages]
-        if s.grammar == "copy":
-            quotable = sorted((u for p in passages for u in p.selected), key=lambda u: -u.score)
-            top = {id(u) for u in quotable[: s.copy_top or len(quotable)]}
-            grammar = build_copy_grammar(
-                {p.label: [u.text for u in p.selected if id(u) in top] for p in passages},
-                max_sentences=s.max_sentences,
-                min_words=s.min_content_words,
-                max_chars=s.max_sentence_chars,
-            )
-        else:
-            grammar = build_grammar(
-                labels,
-                max_sentences=s.max_sentences,
-                min_chars=s.min_sentence_chars,
-                max_chars=s.max_sentence_chars,
-                max_citations=s.max_citations,
-            )
         stats = GenerationStats()
-        max_tokens = s.max_sentences * (s.max_sentence_chars // 2 + 12)
         pieces: list[str] = []
         ttft = 0.0
-        for piece in llm.stream(
-            prompt,
-            grammar=grammar,
-            max_tokens=max_tokens,
-            repeat_penalty=s.repeat_penalty,
-            stats=stats,
-        ):
-            if not pieces:
-                ttft = (time.perf_counter() - t0) * 1000
-            pieces.append(piece)
-            yield Token(piece)
+        grammar = self._grammar(passages)
+        if grammar is not None:
+            max_tokens = s.max_sentences * (s.max_sentence_chars // 2 + 12)
+            for piece in llm.stream(
+                prompt,
+                grammar=grammar,
+                max_tokens=max_tokens,
+                repeat_penalty=s.repeat_penalty,
+                stats=stats,
+            ):
+                if not pieces:
+                    ttft = (time.perf_counter() - t0) * 1000
+                pieces.append(piece)
+                yield Token(piece)
         raw = "".join(pieces)
 
         by_label = {p.label: p for p in passages}
@@ -840,6 +827,31 @@ class Answerer:
         yield answer
 
     # -- steps ----------------------------------------------------------------------------------
+
+    def _grammar(self, passages: list[_Passage]) -> str | None:
+        """This question's grammar; ``None`` when nothing can be quoted (then: quotes)."""
+        s = self.settings
+        if not passages:
+            return None
+        if s.grammar != "copy":
+            return build_grammar(
+                [p.label for p in passages],
+                max_sentences=s.max_sentences,
+                min_chars=s.min_sentence_chars,
+                max_chars=s.max_sentence_chars,
+                max_citations=s.max_citations,
+            )
+        quotable = sorted((u for p in passages for u in p.selected), key=lambda u: -u.score)
+        top = {id(u) for u in quotable[: s.copy_top or len(quotable)]}
+        try:
+            return build_copy_grammar(
+                {p.label: [u.text for u in p.selected if id(u) in top] for p in passages},
+                max_sentences=s.max_sentences,
+                min_words=s.min_content_words,
+                max_chars=s.max_sentence_chars,
+            )
+        except UsageError:  # only sentences too short to quote
+            return None
 
     def _relevance(
         self, question: str, results: list[SearchResult]

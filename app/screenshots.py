@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             window.library_view.import_paths([DEMO, broken])
             jobs = window.jobs
             wait(lambda: jobs.rowCount() >= 7, 60, "the demo files to be queued")
-            window.show_view(3)
+            window.show_view("Jobs")
             failed = next((r for r, j in enumerate(jobs.jobs) if j.name == broken.name), 0)
             window.jobs_view.table.selectRow(failed)
             wait(
@@ -97,11 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "the library",
             )
 
-            window.show_view(0)
+            window.show_view("Library")
             shot("library")
 
             search = window.search_view
-            window.show_view(1)
+            window.show_view("Search")
             search.query.setText("when did they talk about the budget")
             answered: list[object] = []
             search.results_ready.connect(answered.append)
@@ -134,14 +134,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                     player.player.pause()
                 shot("player-video")
 
-            window.show_view(4)
+            ask = window.ask_view
+            window.ask("What did they decide about the budget?")
+            wait(lambda: ask.answer is not None and not ask.runner.busy, 300, "an answer")
+            shot("ask")
+
+            home = window.home_view
+            window.show_view("Home")
+            wait(lambda: not home.loading and bool(home.shelves), 120, "the home rows")
+            wait(lambda: not home.pool.busy, 60, "the thumbnails")
+            app.processEvents()
+            shot("home")
+
+            window.show_view("Settings")
             shot("settings")
 
             window.set_dark(True)
-            window.show_view(0)
+            window.show_view("Library")
             shot("library-dark")
-            window.show_view(1)
+            window.show_view("Search")
             shot("search-dark")
+            window.show_view("Ask")
+            shot("ask-dark")
             window.set_dark(False)
         finally:
             window.shutdown()

@@ -19,10 +19,10 @@ import queue
 import re
 import threading
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from core.errors import MediaMindError
 
@@ -151,51 +151,92 @@ class SearchHit:
         return format_time(self.start)
 
 
-# -- interfaces that other engines will plug into ---------------------------------------------
+# -- answers and recommendations -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Citation:
-    """A moment an answer or a recommendation points at; opens the player there."""
+    """A cited moment of an answer: opens the player at ``start``.
+
+    Attributes:
+        media_id: The item.
+        title: Its title.
+        start: Start of the cited chunk, seconds.
+        end: Its end, seconds.
+        text: The quote that supports the answer (or the passage text, for sources).
+        label: The marker used in the answer text, e.g. ``S1``.
+    """
 
     media_id: int
     title: str
     start: float
     end: float
     text: str
+    label: str = ""
+
+    @property
+    def timestamp(self) -> str:
+        """The start as ``m:ss``."""
+        return format_time(self.start)
 
 
 @dataclass(frozen=True)
 class Answer:
-    """What :class:`AskService` returns."""
+    """A finished, verified answer.
 
+    Attributes:
+        question: As asked.
+        text: The answer with inline markers like ``[S1]`` (each is a citation's label).
+        citations: Every cited moment, in order of first mention.
+        refused: The library holds nothing relevant; ``closest`` lists the nearest items.
+        closest: For a refusal, the closest moments found.
+        mode: ``generated``, ``extractive`` or ``refused``.
+        ttft_ms: Time to the first token (0 when no model ran).
+        total_ms: Time to the answer.
+        cached: Whether it came from the answer cache.
+    """
+
+    question: str
     text: str
     citations: tuple[Citation, ...] = ()
+    refused: bool = False
+    closest: tuple[Citation, ...] = ()
+    mode: str = "generated"
+    ttft_ms: float = 0.0
+    total_ms: float = 0.0
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class HomeCard:
+    """One tile of a home row.
+
+    Attributes:
+        media_id: The item.
+        title: Its title.
+        kind: ``audio``, ``video``, ``subtitle`` or ``transcript``.
+        duration: Seconds, when known.
+        progress: Share already played, 0..1.
+        reason: Why it is offered.
+        path: The media file (for the thumbnail).
+    """
+
+    media_id: int
+    title: str
+    kind: str
+    duration: float | None
+    progress: float
+    reason: str
+    path: str
 
 
 @dataclass(frozen=True)
 class Shelf:
-    """A row of the home screen (e.g. "Continue", "Because you watched ...")."""
+    """A row of the home screen, e.g. "Continue" or "Quick picks: Sports"."""
 
     title: str
-    items: tuple[LibraryItem, ...]
-    reason: str = ""
-
-
-class AskService(Protocol):
-    """Answers questions about the library with cited moments (``core.answer``, later)."""
-
-    def ask(self, question: str, kinds: Sequence[str] = ()) -> Answer:
-        """Answer ``question``; runs in a worker (may load a language model)."""
-        ...
-
-
-class HomeService(Protocol):
-    """Recommendations for a home view (``core.recommend``, later)."""
-
-    def shelves(self) -> list[Shelf]:
-        """The rows to show; runs in a worker."""
-        ...
+    intent: str
+    items: tuple[HomeCard, ...]
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -258,6 +299,16 @@ class SettingsService:
         self.store.setValue(
             "ingest/prefer_subtitles", "true" if value.prefer_subtitles else "false"
         )
+
+    @property
+    def llm_path(self) -> Path | None:
+        """The GGUF file Ask uses; None means the default (``$MEDIAMIND_LLM`` or SmolLM2)."""
+        raw = str(self._get("ask/llm", ""))
+        return Path(raw) if raw else None
+
+    @llm_path.setter
+    def llm_path(self, value: Path | None) -> None:
+        self.store.setValue("ask/llm", str(value) if value else "")
 
     @property
     def watched_folders(self) -> list[str]:
@@ -492,6 +543,28 @@ class IngestUpdate:
     fix: str | None = None
 
 
+def _serve(tasks: Any, updates: Any, run: Any, update: Any) -> None:
+    """The loop of an engine process: run each task from ``tasks`` until ``None`` arrives.
+
+    ``run(task)`` yields the updates of one task (whose first field is its job id); an
+    ``error`` update reports an exception, and a ``finished`` update always ends the task.
+    ``update`` is the update dataclass, built as ``update(job_id, kind, message=, fix=)``.
+    """
+    while (task := tasks.get()) is not None:
+        job_id = task[0]
+        try:
+            for item in run(task):
+                updates.put(item)
+        except MediaMindError as exc:
+            updates.put(update(job_id, "error", message=exc.message, fix=exc.fix))
+        except Exception as exc:  # noqa: BLE001 - an engine bug must not stop the queue
+            msg = describe_error(exc)
+            updates.put(update(job_id, "error", message=msg.message, fix=msg.fix))
+        updates.put(update(job_id, "finished"))
+    updates.close()
+    updates.join_thread()
+
+
 def ingest_process_main(library_dir: str, tasks: Any, updates: Any) -> None:
     """Entry point of the ingest process: run jobs from ``tasks`` until ``None`` arrives.
 
@@ -505,47 +578,41 @@ def ingest_process_main(library_dir: str, tasks: Any, updates: Any) -> None:
     from core.ingest import IngestOptions, ingest
     from core.library import Library
 
-    library: Library | None = None
-    while (task := tasks.get()) is not None:
+    libraries: list[Library] = []
+
+    def run(task: tuple[str, str, IngestSettings]) -> Iterator[IngestUpdate]:
         job_id, path, settings = task
-        try:
-            library = library or Library(library_dir)
-            options = IngestOptions(
-                model=settings.model,
-                threads=settings.threads,
-                prefer_subtitles=settings.prefer_subtitles,
-            )
-            for ev in ingest(library, [Path(path)], options):
-                updates.put(IngestUpdate(job_id, ev.kind, ev.fraction, ev.item_id, ev.message))
-        except MediaMindError as exc:
-            updates.put(IngestUpdate(job_id, "error", message=exc.message, fix=exc.fix))
-        except Exception as exc:  # noqa: BLE001 - an engine bug must not stop the queue
-            msg = describe_error(exc)
-            updates.put(IngestUpdate(job_id, "error", message=msg.message, fix=msg.fix))
-        updates.put(IngestUpdate(job_id, "finished"))
-    if library is not None:
+        if not libraries:
+            libraries.append(Library(library_dir))
+        options = IngestOptions(
+            model=settings.model,
+            threads=settings.threads,
+            prefer_subtitles=settings.prefer_subtitles,
+        )
+        for ev in ingest(libraries[0], [Path(path)], options):
+            yield IngestUpdate(job_id, ev.kind, ev.fraction, ev.item_id, ev.message)
+
+    _serve(tasks, updates, run, IngestUpdate)
+    for library in libraries:
         library.close()
-    updates.close()
-    updates.join_thread()
 
 
-class IngestProcess:
-    """One spawned ingest process (never forked: Qt and threads do not survive a fork).
+class EngineProcess:
+    """One spawned engine process (never forked: Qt and threads do not survive a fork).
 
-    Not thread-safe: the owner submits and terminates from one thread, and one reader
-    thread calls :meth:`get`.
+    The process runs ``target(*args, tasks, updates)``: it takes tasks from ``tasks`` until
+    ``None`` arrives and puts updates on ``updates``. Killing it is how native work (Whisper,
+    llama.cpp) is cancelled. Not thread-safe: the owner submits and terminates from one
+    thread, and one reader thread calls :meth:`get`.
     """
 
-    def __init__(self, library_dir: Path) -> None:
-        """Start the process; it loads models only when its first job needs them."""
+    def __init__(self, target: Any, args: tuple[Any, ...], name: str) -> None:
+        """Start the process; it loads models only when its first task needs them."""
         ctx = multiprocessing.get_context("spawn")
         self._tasks = ctx.SimpleQueue()  # no feeder thread in this process
         self._updates = ctx.Queue()
         self.process = ctx.Process(
-            target=ingest_process_main,
-            args=(str(library_dir), self._tasks, self._updates),
-            name="mediamind-ingest",
-            daemon=True,
+            target=target, args=(*args, self._tasks, self._updates), name=name, daemon=True
         )
         self._released = False
         self.process.start()
@@ -555,17 +622,16 @@ class IngestProcess:
         """Whether the process is running."""
         return not self._released and self.process.is_alive()
 
-    def submit(self, job_id: str, path: Path, settings: IngestSettings) -> None:
-        """Queue a job in the process."""
-        self._tasks.put((job_id, str(path), settings))
+    def submit(self, task: tuple[Any, ...]) -> None:
+        """Queue a task in the process."""
+        self._tasks.put(task)
 
-    def get(self, timeout: float) -> IngestUpdate | None:
+    def get(self, timeout: float) -> Any:
         """The next update, or ``None`` if none came within ``timeout`` seconds."""
         try:
-            update: IngestUpdate = self._updates.get(timeout=timeout)
+            return self._updates.get(timeout=timeout)
         except (queue.Empty, EOFError, OSError):
             return None
-        return update
 
     def terminate(self) -> None:
         """Kill the process now and reap it (idempotent)."""
@@ -580,7 +646,7 @@ class IngestProcess:
         self._release()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Ask the process to finish after its current job; kill it after ``timeout``."""
+        """Ask the process to finish after its current task; kill it after ``timeout``."""
         if not self._released and self.process.is_alive():
             with contextlib.suppress(OSError):
                 self._tasks.put(None)
@@ -612,9 +678,201 @@ class IngestService:
         """The settings a job submitted now runs with."""
         return self.settings.ingest if self.settings else IngestSettings()
 
-    def start_process(self) -> IngestProcess:
+    def start_process(self) -> EngineProcess:
         """A new spawned ingest process for this library."""
-        return IngestProcess(self.directory)
+        return EngineProcess(ingest_process_main, (str(self.directory),), "mediamind-ingest")
+
+    def task(self, job_id: str, path: Path) -> tuple[Any, ...]:
+        """The task message for one job, with the settings it runs with now."""
+        return (job_id, str(path), self.current_settings())
+
+
+# -- answers in a spawned process -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AskUpdate:
+    """A message from the ask process about one question.
+
+    Attributes:
+        job_id: The question the message is about.
+        kind: ``sources`` (the passages the model reads), ``token`` (raw generated text),
+            ``answer`` (the verified answer), ``error`` or ``finished``.
+        text: A token's text.
+        citations: The passages of a ``sources`` update.
+        answer: The answer of an ``answer`` update.
+        message: What went wrong, for ``error``.
+        fix: How to fix it.
+    """
+
+    job_id: str
+    kind: str
+    text: str = ""
+    citations: tuple[Citation, ...] = ()
+    answer: Answer | None = None
+    message: str = ""
+    fix: str | None = None
+
+
+def _citation(c: Any) -> Citation:
+    return Citation(c.media_id, c.title, c.start, c.end, c.quote, c.label)
+
+
+def _answer(a: Any) -> Answer:
+    return Answer(
+        question=a.question,
+        text=a.answer,
+        citations=tuple(_citation(c) for c in a.citations),
+        refused=a.refused,
+        closest=tuple(_citation(c) for c in a.closest),
+        mode=a.mode,
+        ttft_ms=a.timings.ttft_ms,
+        total_ms=a.timings.total_ms,
+        cached=a.timings.cached,
+    )
+
+
+def ask_process_main(library_dir: str, tasks: Any, updates: Any) -> None:
+    """Entry point of the ask process: answer questions from ``tasks`` until ``None`` arrives.
+
+    Each task is ``(job_id, question, k, llm_path)``; a task whose question is None only
+    loads the model and evaluates the fixed prompt prefix (a warm-up). The model, the search
+    index and the answer cache stay loaded between questions; killing the process is how a
+    question is cancelled.
+    """
+    from core.answer import Answer as CoreAnswer
+    from core.answer import Answerer, Sources, Token
+    from core.library import Library
+
+    libraries: list[Library] = []
+    answerers: dict[str, Answerer] = {}
+
+    def run(task: tuple[str, str | None, int | None, str]) -> Iterator[AskUpdate]:
+        job_id, question, k, llm = task
+        if not libraries:
+            libraries.append(Library(library_dir))
+        if llm not in answerers:
+            answerers[llm] = Answerer(libraries[0], llm=llm or None)
+        answerer = answerers[llm]
+        if question is None:
+            answerer.warm()
+            return
+        for ev in answerer.ask(question, k=k):
+            if isinstance(ev, Sources):
+                yield AskUpdate(job_id, "sources", citations=tuple(map(_citation, ev.passages)))
+            elif isinstance(ev, Token):
+                yield AskUpdate(job_id, "token", text=ev.text)
+            elif isinstance(ev, CoreAnswer):
+                yield AskUpdate(job_id, "answer", answer=_answer(ev))
+
+    _serve(tasks, updates, run, AskUpdate)
+    for library in libraries:
+        library.close()
+
+
+class AskService:
+    """Starts the ask process for one library; the LLM comes from Settings."""
+
+    def __init__(self, directory: Path, settings: SettingsService | None = None) -> None:
+        """Bind to a library; ``settings`` supplies the GGUF file (default SmolLM2)."""
+        self.directory = Path(directory).expanduser()
+        self.settings = settings
+
+    def start_process(self) -> EngineProcess:
+        """A new spawned ask process for this library."""
+        return EngineProcess(ask_process_main, (str(self.directory),), "mediamind-ask")
+
+    def task(self, job_id: str, question: str | None, k: int | None = None) -> tuple[Any, ...]:
+        """The task message for one question (None: just warm the model up)."""
+        llm = self.settings.llm_path if self.settings else None
+        return (job_id, question, k, str(llm) if llm else "")
+
+
+# -- home and the watch log ---------------------------------------------------------------------
+
+
+class HomeService:
+    """Home rows, watch events and thumbnails, on the service's own connection.
+
+    Every method may touch the database or decode video, so call them from a worker.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        """Bind to a library directory; the connection opens on first use."""
+        self.directory = Path(directory).expanduser()
+        self._library: Library | None = None
+        self._recs: Any = None
+        self._lock = threading.Lock()
+
+    def _lib(self) -> Library:
+        if self._library is None:
+            from core.library import Library
+            from core.recommend.home import Recommendations
+
+            self._library = Library(self.directory)
+            self._recs = Recommendations(self._library)
+        return self._library
+
+    def shelves(self, at: str | None = None) -> list[Shelf]:
+        """The home rows now (or at ISO time ``at``): Continue first, then rows by intent."""
+        from core.recommend.events import progress
+
+        with self._lock:
+            lib = self._lib()
+            home = self._recs.home(at)
+            where = progress(lib)
+            items = {i.id: i for i in lib.items()}
+        shelves = []
+        for row in home.rows:
+            cards = []
+            for rec in row.items:
+                item = items.get(rec.media_id)
+                if item is None:
+                    continue
+                seen = where.get(rec.media_id)
+                share = 0.0
+                if seen is not None and item.duration:
+                    share = 1.0 if seen.finished else min(1.0, seen.position / item.duration)
+                cards.append(
+                    HomeCard(
+                        item.id, item.title, item.kind, item.duration, share, rec.reason, item.path
+                    )
+                )
+            if cards:
+                shelves.append(Shelf(row.title, row.intent, tuple(cards)))
+        return shelves
+
+    def record(self, media_id: int, kind: str, position: float) -> None:
+        """Append a player event (play, pause, seek, progress, complete) to the watch log."""
+        from core.recommend.events import record_event
+
+        with self._lock:
+            record_event(self._lib(), media_id, kind, position)
+
+    def thumbnail(
+        self, path: str, at: float = 5.0, width: int = 320
+    ) -> tuple[int, int, bytes] | None:
+        """A video frame as ``(width, height, rgb bytes)``; None for audio and transcripts.
+
+        Errors are not raised: a file that cannot be decoded simply gets a generated cover.
+        """
+        from core.media import video_frame
+
+        try:
+            frame = video_frame(Path(path), at, width)
+        except MediaMindError as exc:
+            log.info("no thumbnail for %s: %s", path, exc.message)
+            return None
+        if frame is None:
+            return None
+        return frame.shape[1], frame.shape[0], frame.tobytes()
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            if self._library is not None:
+                self._library.close()
+            self._library = self._recs = None
 
 
 # -- the bundle ---------------------------------------------------------------------------------
@@ -622,14 +880,14 @@ class IngestService:
 
 @dataclass
 class Services:
-    """Everything the main window needs; ``ask`` and ``home`` plug in when they exist."""
+    """Everything the main window needs."""
 
     library: LibraryService
     search: SearchService
     ingest: IngestService
     settings: SettingsService
-    ask: AskService | None = None
-    home: HomeService | None = None
+    ask: AskService
+    home: HomeService
 
     @classmethod
     def open(cls, directory: Path, settings: SettingsService) -> Services:
@@ -640,6 +898,8 @@ class Services:
             SearchService(directory),
             IngestService(directory, settings),
             settings,
+            AskService(directory, settings),
+            HomeService(directory),
         )
 
     @property
@@ -649,5 +909,6 @@ class Services:
 
     def close(self) -> None:
         """Close database connections."""
+        self.home.close()
         self.search.close()
         self.library.close()

@@ -67,6 +67,11 @@ def stylesheet(dark: bool) -> str:
     muted = "#9aa0a6" if dark else "#57606a"
     banner = "#4a2326" if dark else "#ffebe9"
     banner_border = "#8e3b41" if dark else "#ff8182"
+    notice = "#3b3420" if dark else "#fff8c5"
+    notice_border = "#7d6a2a" if dark else "#d4a72c"
+    chip_text = "#8ab4f8" if dark else "#0969da"
+    card = "#24262a" if dark else "#ffffff"
+    card_border = "#3c4043" if dark else "#d0d7de"
     return f"""
     QFrame#side {{ background: {side}; }}
     QLabel#brand {{ font-size: 17px; font-weight: 700; padding: 0 0 8px 20px; color: {side_text}; }}
@@ -81,6 +86,23 @@ def stylesheet(dark: bool) -> str:
         background: {banner}; border: 1px solid {banner_border}; border-radius: 6px;
     }}
     QLabel#placeholder {{ color: {muted}; font-size: 15px; }}
+    QLabel#section {{ font-weight: 600; margin-top: 6px; }}
+    QLabel#notice {{
+        background: {notice}; border: 1px solid {notice_border}; border-radius: 6px; padding: 8px;
+    }}
+    QPushButton#chip {{
+        border: 1px solid {ACCENT}; border-radius: 11px; padding: 3px 10px; color: {chip_text};
+        background: transparent;
+    }}
+    QPushButton#chip:hover {{ background: {ACCENT}; color: white; }}
+    QFrame#card {{ border: 1px solid {card_border}; border-radius: 8px; background: {card}; }}
+    QFrame#card:hover {{ border: 1px solid {ACCENT}; }}
+    QLabel#cardTitle {{ font-weight: 600; }}
+    QLabel#rowTitle {{ font-size: 15px; font-weight: 600; margin-top: 8px; }}
+    QProgressBar#watched {{
+        border: none; background: {card_border}; max-height: 4px; border-radius: 2px;
+    }}
+    QProgressBar#watched::chunk {{ background: {ACCENT}; border-radius: 2px; }}
     """
 
 

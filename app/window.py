@@ -24,12 +24,14 @@ from PySide6.QtWidgets import (
 from app import theme
 from app.jobs import FolderWatcher, JobQueue
 from app.services import Services, UserMessage
+from app.views.ask import AskView
+from app.views.home import HomeView
 from app.views.jobs import JobsView
 from app.views.library import LibraryView
 from app.views.player import PlayerView
 from app.views.search import SearchView
 from app.views.settings import SettingsView
-from app.workers import ErrorNotifier, IngestRunner, WorkerPool
+from app.workers import AskRunner, ErrorNotifier, IngestRunner, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,12 @@ def _esc(text: str) -> str:
 
 
 class MainWindow(QMainWindow):
-    """MediaMind's window. Views: Library, Search, Player, Jobs, Settings (Ctrl+1..5)."""
+    """MediaMind's window. Views: Home, Library, Search, Ask, Player, Jobs, Settings (Ctrl+1..)."""
 
     first_paint = Signal()
     ready = Signal()  # painted once and the library's first data load has arrived
 
-    VIEWS = ("Library", "Search", "Player", "Jobs", "Settings")
+    VIEWS = ("Home", "Library", "Search", "Ask", "Player", "Jobs", "Settings")
 
     def __init__(self, services: Services, autostart_jobs: bool = True) -> None:
         super().__init__()
@@ -84,19 +86,24 @@ class MainWindow(QMainWindow):
         self.notifier = ErrorNotifier(self)
         self.pool = WorkerPool(self.notifier, max_threads=2, parent=self)
         self.runner = IngestRunner(services.ingest, self)
+        self.ask_runner = AskRunner(services.ask, self)
         self.jobs = JobQueue(
             self.runner, services.library, self.notifier, services.library.jobs_file, self
         )
         self.watcher = FolderWatcher(self.jobs, services.library, self.pool, self)
 
+        self.home_view = HomeView(services.home, self.pool)
         self.library_view = LibraryView(services.library, self.pool)
         self.search_view = SearchView(services.search, self.pool)
+        self.ask_view = AskView(self.ask_runner, self.notifier)
         self.player_view = PlayerView(services.library, self.notifier)
         self.jobs_view = JobsView(self.jobs)
         self.settings_view = SettingsView(services.settings, services.directory, self.pool)
         self.views: list[QWidget] = [
+            self.home_view,
             self.library_view,
             self.search_view,
+            self.ask_view,
             self.player_view,
             self.jobs_view,
             self.settings_view,
@@ -111,7 +118,7 @@ class MainWindow(QMainWindow):
             item.setToolTip(f"{name} (Ctrl+{n})")
             self.sidebar.addItem(item)
             self.stack.addWidget(view)
-        self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.sidebar.currentRowChanged.connect(self._on_view_changed)
         self.banner = ErrorBanner()
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -147,7 +154,7 @@ class MainWindow(QMainWindow):
         self._refresh.timeout.connect(self.library_view.reload)
         self._build_actions()
         self._connect()
-        self.show_view(0)
+        self.show_view("Library")
         self.watcher.set_folders(services.settings.watched_folders, scan=False)
         self.installEventFilter(self)
         # The first data load starts right away, in a worker; models load only on demand.
@@ -196,6 +203,10 @@ class MainWindow(QMainWindow):
         self.library_view.watch_requested.connect(self.settings_view.add_watched)
         self.library_view.loaded.connect(self._on_loaded)
         self.search_view.play_requested.connect(self.open_at)
+        self.ask_view.play_requested.connect(self.open_at)
+        self.home_view.play_requested.connect(self.open_at)
+        self.player_view.watch_event.connect(self._record_watch)
+        self.jobs.library_changed.connect(self.home_view.mark_stale)
         self.jobs_view.open_requested.connect(lambda mid: self.open_at(mid, 0.0))
         self.jobs.library_changed.connect(self._refresh.start)
         self.jobs.counts_changed.connect(self._jobs_count)
@@ -214,10 +225,19 @@ class MainWindow(QMainWindow):
 
     # -- navigation -------------------------------------------------------------------------
 
-    def show_view(self, index: int) -> None:
-        """Switch to view ``index`` (0 Library, 1 Search, 2 Player, 3 Jobs, 4 Settings)."""
+    def show_view(self, view: int | str) -> None:
+        """Switch to a view, by index or by name (``"Home"``, ``"Ask"``, ... see VIEWS)."""
+        index = self.VIEWS.index(view) if isinstance(view, str) else view
         self.sidebar.setCurrentRow(index)
         self.stack.setCurrentIndex(index)
+
+    def _on_view_changed(self, index: int) -> None:
+        self.stack.setCurrentIndex(index)
+        widget = self.stack.currentWidget()
+        if widget is self.home_view:
+            self.home_view.reload_if_stale()
+        elif widget is self.ask_view and not self._closed:
+            self.ask_view.warm()
 
     def current_view(self) -> QWidget:
         """The view on screen."""
@@ -225,12 +245,12 @@ class MainWindow(QMainWindow):
 
     def focus_search(self) -> None:
         """Ctrl+F: go to Search and put the cursor in the query box."""
-        self.show_view(1)
+        self.show_view("Search")
         self.search_view.focus_query()
 
     def open_at(self, media_id: int, seconds: float) -> None:
         """Show the Player on an item at a moment (used by Search, Library, Jobs, later Ask)."""
-        self.show_view(2)
+        self.show_view("Player")
         self.player_view.open_at(media_id, seconds)
 
     def set_dark(self, on: bool) -> None:
@@ -248,11 +268,11 @@ class MainWindow(QMainWindow):
     # -- import -----------------------------------------------------------------------------
 
     def _add_files(self) -> None:
-        self.show_view(0)
+        self.show_view("Library")
         self.library_view.add_files()
 
     def _add_folder(self) -> None:
-        self.show_view(0)
+        self.show_view("Library")
         self.library_view.add_folder()
 
     def _queue_files(self, files: list[Path]) -> None:
@@ -263,7 +283,8 @@ class MainWindow(QMainWindow):
     # -- state ------------------------------------------------------------------------------
 
     def _jobs_count(self, active: int) -> None:
-        self.sidebar.item(3).setText(f"Jobs ({active})" if active else "Jobs")
+        jobs = self.sidebar.item(self.VIEWS.index("Jobs"))
+        jobs.setText(f"Jobs ({active})" if active else "Jobs")
 
     def _on_loaded(self) -> None:
         items = self.library_view.model.items
@@ -271,6 +292,23 @@ class MainWindow(QMainWindow):
         if not self._loaded:
             self._loaded = True
             self._maybe_ready()
+
+    def _record_watch(self, media_id: int, kind: str, position: float) -> None:
+        """Send a player event to the watch log (in a worker; inline while shutting down)."""
+        self.home_view.mark_stale()
+        if self._closed:
+            try:
+                self.services.home.record(media_id, kind, position)
+            except Exception as exc:  # noqa: BLE001 - closing must go on; report it
+                log.warning("could not record the last watch event: %s", exc)
+            return
+        self.pool.submit(self.services.home.record, media_id, kind, position)
+
+    def ask(self, question: str) -> None:
+        """Show Ask and answer ``question``."""
+        self.show_view("Ask")
+        self.ask_view.question.setText(question)
+        self.ask_view.run()
 
     def _on_error(self, msg: UserMessage) -> None:
         self.banner.show_message(msg)
@@ -303,8 +341,9 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self._refresh.stop()
-        self.player_view.stop()
+        self.player_view.stop()  # its last watch event is written synchronously (see below)
         self.runner.shutdown()
+        self.ask_runner.shutdown()
         self.pool.shutdown()
         self.services.settings.sync()
         self.services.close()

@@ -2,8 +2,9 @@
 
 * :class:`WorkerPool` runs functions on its own ``QThreadPool``; each :class:`FunctionWorker`
   emits ``started``, ``progress``, ``result`` and ``error`` (a :class:`UserMessage`).
-* :class:`IngestRunner` drives one spawned ingest process (see ``app.services``) and a reader
+* :class:`ProcessRunner` drives one spawned engine process (see ``app.services``) and a reader
   thread that turns its queue into Qt signals; cancel terminates the process.
+  :class:`IngestRunner` runs ingest jobs in one, :class:`AskRunner` answers questions.
 * :class:`ErrorNotifier` is the one place errors become messages for the user.
 
 Every pool, reader thread and process registers itself so :func:`live_workers` can tell
@@ -21,7 +22,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 
-from app.services import IngestProcess, IngestService, IngestUpdate, UserMessage, describe_error
+from app.services import (
+    AskService,
+    AskUpdate,
+    EngineProcess,
+    IngestService,
+    IngestUpdate,
+    UserMessage,
+    describe_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +158,12 @@ class WorkerPool(QObject):
 
 
 class _UpdateReader(QThread):
-    """Reads one ingest process's queue and emits each update on the GUI thread."""
+    """Reads one engine process's queue and emits each update on the GUI thread."""
 
-    update = Signal(object)  # IngestUpdate
+    update = Signal(object)  # IngestUpdate / AskUpdate
     ended = Signal(object)  # exit code of a process that died on its own
 
-    def __init__(self, process: IngestProcess) -> None:
+    def __init__(self, process: EngineProcess) -> None:
         super().__init__()
         self.process = process
         self._stop = threading.Event()
@@ -178,23 +187,30 @@ class _UpdateReader(QThread):
         self.wait()
 
 
-class IngestRunner(QObject):
-    """Runs ingest jobs one at a time in a spawned process that keeps its models loaded.
+class ProcessRunner(QObject):
+    """Runs jobs one at a time in a spawned process that keeps its models loaded.
 
-    ``update`` carries every :class:`IngestUpdate` (ending each job with ``finished``). If the
-    process dies on its own, the running job gets an ``error`` update and a ``finished`` one.
+    ``update`` carries every update of the running job, which always ends with ``finished``.
+    If the process dies on its own, the running job gets an ``error`` and a ``finished``
+    update. Cancelling kills the process; the next job starts a new one.
     """
 
-    update = Signal(object)  # IngestUpdate
+    update = Signal(object)
+    what = "engine"
 
-    def __init__(self, service: IngestService, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.service = service
-        self._process: IngestProcess | None = None
+        self._process: EngineProcess | None = None
         self._reader: _UpdateReader | None = None
         self.current: str | None = None  # the job running now
         self._closed = False
         _registry.add(self)
+
+    def _start_process(self) -> EngineProcess:
+        raise NotImplementedError
+
+    def _make_update(self, job_id: str, kind: str, message: str = "", fix: str = "") -> Any:
+        raise NotImplementedError
 
     @property
     def busy(self) -> bool:
@@ -203,23 +219,23 @@ class IngestRunner(QObject):
 
     @property
     def process_pid(self) -> int | None:
-        """The ingest process's pid, while there is one."""
+        """The process's pid, while there is one."""
         return self._process.process.pid if self._process and self._process.alive else None
 
-    def submit(self, job_id: str, path: Path) -> None:
-        """Start a job (the runner must be idle)."""
+    def _run(self, job_id: str, task: tuple[Any, ...]) -> None:
         if self._closed:
             return
-        assert self.current is None, "one job at a time"
+        if self.current is not None:
+            raise RuntimeError(f"{type(self).__name__} runs one job at a time")
         if self._process is None or not self._process.alive:
             self._discard_process()
-            self._process = self.service.start_process()
+            self._process = self._start_process()
             self._reader = _UpdateReader(self._process)
             self._reader.update.connect(self._on_update)
             self._reader.ended.connect(self._on_ended)
             self._reader.start()
         self.current = job_id
-        self._process.submit(job_id, path, self.service.current_settings())
+        self._process.submit(task)
 
     def cancel(self) -> str | None:
         """Terminate the running job's process; return the job's id."""
@@ -249,7 +265,7 @@ class IngestRunner(QObject):
             self._process.terminate()
             self._process = None
 
-    def _on_update(self, update: IngestUpdate) -> None:
+    def _on_update(self, update: Any) -> None:
         if update.job_id != self.current:
             return  # a late message of a cancelled job
         if update.kind == "finished":
@@ -262,19 +278,67 @@ class IngestRunner(QObject):
         self.current = None
         if job is not None:
             self.update.emit(
-                IngestUpdate(
+                self._make_update(
                     job,
                     "error",
-                    message=f"The ingest process stopped unexpectedly (exit code {exitcode}).",
-                    fix="Retry the job; if it happens again, the file may crash the decoder.",
+                    message=f"The {self.what} process stopped unexpectedly (exit code {exitcode}).",
+                    fix=self.crash_fix,
                 )
             )
-            self.update.emit(IngestUpdate(job, "finished"))
+            self.update.emit(self._make_update(job, "finished"))
+
+    crash_fix = "Try again."
 
     def describe(self) -> str:
         """What this is, for leak reports."""
-        return f"IngestRunner(process={self.process_pid}, job={self.current})"
+        return f"{type(self).__name__}(process={self.process_pid}, job={self.current})"
 
     def is_joined(self) -> bool:
         """Whether everything it started has been joined."""
         return self._process is None and self._reader is None
+
+
+class IngestRunner(ProcessRunner):
+    """Runs ingest jobs (``update`` carries :class:`IngestUpdate`)."""
+
+    what = "ingest"
+    crash_fix = "Retry the job; if it happens again, the file may crash the decoder."
+
+    def __init__(self, service: IngestService, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.service = service
+
+    def _start_process(self) -> EngineProcess:
+        return self.service.start_process()
+
+    def _make_update(self, job_id: str, kind: str, message: str = "", fix: str = "") -> Any:
+        return IngestUpdate(job_id, kind, message=message, fix=fix or None)
+
+    def submit(self, job_id: str, path: Path) -> None:
+        """Start a job (the runner must be idle)."""
+        self._run(job_id, self.service.task(job_id, path))
+
+
+class AskRunner(ProcessRunner):
+    """Answers one question at a time (``update`` carries :class:`AskUpdate`)."""
+
+    what = "answer"
+    crash_fix = "Ask again; if it keeps failing, pick another language model in Settings."
+
+    def __init__(self, service: AskService, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.service = service
+        self._count = 0
+
+    def _start_process(self) -> EngineProcess:
+        return self.service.start_process()
+
+    def _make_update(self, job_id: str, kind: str, message: str = "", fix: str = "") -> Any:
+        return AskUpdate(job_id, kind, message=message, fix=fix or None)
+
+    def ask(self, question: str | None, k: int | None = None) -> str:
+        """Start answering ``question`` (None warms the model up); returns the job id."""
+        self._count += 1
+        job_id = f"{'ask' if question is not None else 'warm'}-{self._count}"
+        self._run(job_id, self.service.task(job_id, question, k))
+        return job_id

@@ -203,3 +203,47 @@ def decode_audio(path: Path, expected_duration: float = 0.0) -> npt.NDArray[np.f
     if errors:
         log.warning("%s: skipped %d damaged audio packets", path, errors)
     return audio.astype(np.float32, copy=False)
+
+
+def video_frame(path: Path, at: float, width: int = 320) -> npt.NDArray[np.uint8] | None:
+    """One frame of a video as an RGB array ``(h, w, 3)``, scaled to ``width`` pixels wide.
+
+    Used for thumbnails. Seeks to the keyframe before ``at`` seconds and decodes forward to
+    the first frame at or after it (or the last frame before the end).
+
+    Returns:
+        The frame, or None when the file has no picture track (audio, or cover art only).
+
+    Raises:
+        PathMissingError: The file does not exist.
+        UnsupportedMediaError: It is not a media file FFmpeg can read.
+        MediaError: It is unreadable or broken.
+    """
+    import av
+
+    with _open(path) as container:
+        stream = next(
+            (s for s in container.streams.video if not (s.disposition & 0x400)),
+            None,
+        )
+        if stream is None:
+            return None
+        stream.thread_type = "AUTO"
+        frame = None
+        try:
+            if at > 0 and stream.time_base:
+                container.seek(int(at / stream.time_base), stream=stream, backward=True)
+            for candidate in container.decode(stream):
+                frame = candidate
+                if candidate.time is None or candidate.time >= at:
+                    break
+        except av.error.FFmpegError as exc:
+            if frame is None:
+                raise MediaError(f"{path}: cannot decode a video frame ({exc}).") from exc
+        if frame is None:
+            return None
+        height = max(2, round(frame.height * width / max(1, frame.width)) // 2 * 2)
+        rgb: npt.NDArray[np.uint8] = frame.reformat(
+            width=width, height=height, format="rgb24"
+        ).to_ndarray()
+        return rgb

@@ -50,6 +50,9 @@ except ImportError:  # pragma: no cover - depends on the installation
     HAVE_MULTIMEDIA = False
 
 SPEEDS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+# While playing, a ``progress`` watch event is sent every this many seconds of media time, so a
+# crash or power cut loses at most this much of "where was I".
+PROGRESS_EVERY_MS = 30_000
 
 
 class PlayerView(QWidget):
@@ -57,6 +60,9 @@ class PlayerView(QWidget):
 
     item_opened = Signal(int)  # media id
     position_changed = Signal(int)  # ms
+    # (media id, kind, position in seconds): play, pause, seek, progress, complete. The window
+    # sends these to the recommender's watch log.
+    watch_event = Signal(int, str, float)
 
     def __init__(
         self, library: LibraryService, notifier: ErrorNotifier, parent: QWidget | None = None
@@ -73,6 +79,9 @@ class PlayerView(QWidget):
         self._virtual_ms = 0  # position of items without media (subtitles, transcripts)
         self._matches: list[int] = []
         self._match = -1
+        self._playing = False  # for watch events: playback of self.item is running
+        self._last_ms = 0  # position while playing (stop() resets the player's to 0)
+        self._progress_ms = 0  # position of the last progress event
 
         # -- media side ---------------------------------------------------------------------
         self.stage = QStackedWidget()
@@ -158,6 +167,7 @@ class PlayerView(QWidget):
 
         self.play_button.clicked.connect(self.toggle)
         self.slider.sliderMoved.connect(self.seek_ms)
+        self.slider.sliderReleased.connect(lambda: self._watch("seek", self.slider.value()))
         self.speed.currentIndexChanged.connect(self._speed_changed)
         self.transcript.itemClicked.connect(self._line_clicked)
         self.transcript.itemActivated.connect(self._line_clicked)
@@ -229,6 +239,9 @@ class PlayerView(QWidget):
                 self._pending_ms = ms
             else:
                 self.player.setPosition(ms)
+                self._last_ms = self._progress_ms = ms
+                if not self.slider.isSliderDown():  # a drag reports once, on release
+                    self._watch("seek", ms)
         else:
             self._virtual_ms = ms
             self._highlight(ms / 1000)
@@ -361,7 +374,16 @@ class PlayerView(QWidget):
 
     # -- player events ----------------------------------------------------------------------
 
+    def _watch(self, kind: str, ms: int) -> None:
+        if self.item is not None and self.item.playable:
+            self.watch_event.emit(self.item.id, kind, max(0, ms) / 1000)
+
     def _on_status(self, status: Any) -> None:
+        if status == QMediaPlayer.MediaStatus.EndOfMedia and self._playing:
+            self._playing = False
+            end = self.slider.maximum() or self._last_ms
+            self._watch("complete", end)
+            return
         if self._pending_ms is None or self.player is None:
             return
         if status in (
@@ -382,6 +404,11 @@ class PlayerView(QWidget):
         duration = self.slider.maximum()
         self.time_label.setText(f"{format_time(ms / 1000)} / {format_time(duration / 1000)}")
         self._highlight(ms / 1000)
+        if self._playing:
+            self._last_ms = ms
+            if ms - self._progress_ms >= PROGRESS_EVERY_MS:
+                self._progress_ms = ms
+                self._watch("progress", ms)
         self.position_changed.emit(ms)
 
     def _on_duration(self, ms: int) -> None:
@@ -390,6 +417,14 @@ class PlayerView(QWidget):
 
     def _on_state(self, state: Any) -> None:
         playing = state == QMediaPlayer.PlaybackState.PlayingState
+        if playing and not self._playing and self._pending_ms is None:
+            self._playing = True
+            self._last_ms = self._progress_ms = int(self.player.position())
+            self._watch("play", self._last_ms)
+        elif not playing and self._playing:
+            # Paused, or stopped to open another item / close: the old item's place.
+            self._playing = False
+            self._watch("pause", self._last_ms)
         icon = (
             QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
         )

@@ -143,4 +143,4 @@ def test_jobs_survive_a_restart(make_window, library_dir: Path, tmp_path: Path, 
         ("b.mp3", "queued", ""),
         ("c.mp3", "failed", "c.mp3: damaged"),
     ]
-    assert window.sidebar.item(3).text() == "Jobs (2)"
+    assert window.sidebar.item(window.VIEWS.index("Jobs")).text() == "Jobs (2)"

@@ -78,6 +78,9 @@ class RecommenderConfig:
         quantization: How the shipped graphs were quantized.
         seed: Seed of the training run and of the cold-item draw.
         cold_items: External ids withheld from training (known to the model by content only).
+        cold_offset: Added to the score of every item without a trained id row (``id_row`` 0,
+            and items scored by content): the prior that puts content-only items on the scale
+            of items whose id rows also carry their popularity, chosen on validation.
         metrics: Metrics measured on the exported graphs, name -> value.
         format_version: Bumped when a field changes meaning.
     """
@@ -104,6 +107,7 @@ class RecommenderConfig:
     quantization: str
     seed: int
     cold_items: tuple[str, ...] = ()
+    cold_offset: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 

@@ -29,7 +29,7 @@ intent as the nearest thing a media library has, and says so here):
   next-item distribution on what the row shows; a full-set sum would favour big rows).
 * ``quick_deep`` (trained on an ML genre proxy for length) is read as item duration: quick
   = shorter than :data:`QUICK_MAX_SECONDS` (10 min). A topic row is "Quick picks: T" or "Deep
-  dive: T"; its strength is P(quick) or P(deep) times that mass.
+  dive: T"; its strength is P(quick) or P(deep) times that mass (after the topic blend below).
 * ``continue`` → "More like what you finished": the nearest unwatched neighbours (by content,
   cosine >= :data:`NEIGHBOUR_MIN_SIMILARITY`) of the last finished (else watched) items,
   strength P(continue) x their mass; its complement
@@ -37,6 +37,12 @@ intent as the nearest thing a media library has, and says so here):
 * ``new`` → "New in your library": items added in the last :data:`NEW_MAX_AGE_DAYS` days,
   strength P(new) x their mass; offered only when they are at most half of the candidates
   (otherwise "new" distinguishes nothing).
+
+Topic blend (:func:`topic_blend`): before rows compete, the item head's next-item distribution
+is re-weighted by topic, ``P(T) = P(continue) x R(T) + P(discover) x M(T)`` where ``M`` is the
+item head's own topic mass and ``R`` the topic shares of the recently *finished* viewings; the
+split inside a topic stays the item head's. The model's continue intent thus decides how much
+of the next item stays with what the user just finished (the unfinished item has "Continue").
 
 Score of an item = the item head's logit + :data:`AFFINITY_WEIGHT` x its content affinity to
 the recent viewings (:func:`content_affinity`; weight chosen on ML-100K validation). On library
@@ -655,6 +661,41 @@ def _one_blas_thread() -> AbstractContextManager[object]:
     return controller.limit(limits=1, user_api="blas")  # type: ignore[no-any-return]
 
 
+def topic_blend(
+    prob: NDArray[np.float64],
+    topic_codes: NDArray[np.int64],
+    recent_share: NDArray[np.float64],
+    p_continue: float,
+) -> NDArray[np.float64]:
+    """Re-weight the item head's next-item distribution by topic with the continue intent.
+
+    Hierarchically, ``P(item) = P(topic) x P(item | topic)``. The item head gives both, but
+    its topic mass ``M(T)`` is unreliable on library content (the ML-100K-trained head has a
+    history-independent per-item bias; docs/recsys.md). The model's ``continue`` intent is
+    what the app reads as "the next item shares the topic of recent viewings", so the topic
+    distribution becomes ``P(T) = p_continue x R(T) + (1 - p_continue) x M(T)`` with ``R`` the
+    recent topic shares (restricted to topics that still have candidates, normalised), and
+    ``P(item | T)`` stays the item head's. With no recent share left, nothing changes.
+
+    Args:
+        prob: ``[n]`` item-head probabilities (0 for non-candidates), summing to 1.
+        topic_codes: ``[n]`` topic code of each item.
+        recent_share: ``[n_topics]`` non-negative weights of recently watched topics.
+        p_continue: The model's P(continue).
+
+    Returns:
+        ``[n]`` re-weighted probabilities, summing to 1.
+    """
+    n_topics = recent_share.shape[0]
+    mass = np.bincount(topic_codes, weights=prob, minlength=n_topics)
+    recent = np.where(mass > 0, recent_share, 0.0)
+    if recent.sum() <= 0 or prob.sum() <= 0:
+        return prob
+    blended = p_continue * recent / recent.sum() + (1.0 - p_continue) * mass
+    ratio = np.divide(blended, mass, out=np.zeros_like(mass), where=mass > 0)
+    return np.asarray(prob * ratio[topic_codes], dtype=np.float64)
+
+
 def _softmax(x: NDArray[np.float64]) -> NDArray[np.float64]:
     if x.size == 0:
         return x
@@ -868,12 +909,17 @@ class _RowBuilder:
         self.candidates = np.flatnonzero(free).astype(np.int64)
         prob = np.zeros(len(table), dtype=np.float64)
         prob[self.candidates] = _softmax(self.scores[self.candidates])
-        self.prob = prob
+        self.views = history
+        self.prob = topic_blend(
+            prob,
+            table.topic_codes,
+            self._recent_topic_share(),
+            float(state.intents["continue"][0]),
+        )
         # Watched rows, most recent first (for reasons and "more like").
         self.watched = [
             self.index[m] for m, _ in sorted(self.progress.items(), key=lambda kv: -kv[1].last_ts)
         ]
-        self.views = history
         p_deep = float(state.intents["quick_deep"][0])
         p_cont = float(state.intents["continue"][0])
         p_new = float(state.intents["new"][0])
@@ -884,6 +930,25 @@ class _RowBuilder:
             "discover": 1.0 - p_cont,
             "new": p_new,
         }
+
+    def _recent_topic_share(self) -> NDArray[np.float64]:
+        """Topic shares of the recent *finished* viewings (see :func:`topic_blend`).
+
+        The last :data:`AFFINITY_HISTORY` viewings, each older one weighted
+        :data:`AFFINITY_DECAY` times less; only finished ones count (an unfinished item is
+        offered by "Continue" itself). With nothing finished, every viewing counts, weighted
+        by engagement / 5.
+        """
+        recent = self.views[-AFFINITY_HISTORY:]
+        codes = self.table.topic_codes
+        share = np.zeros(len(self.table.topic_names), dtype=np.float64)
+        finished = [v.completed for v in recent]
+        for age, v in enumerate(reversed(recent)):
+            if any(finished) and not v.completed:
+                continue
+            weight = AFFINITY_DECAY**age * (1.0 if any(finished) else v.engagement / 5.0)
+            share[codes[self.index[v.media_id]]] += weight
+        return share
 
     # -- reasons --------------------------------------------------------------------------------
 

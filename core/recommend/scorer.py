@@ -168,6 +168,7 @@ class Recommender:
                 fix="Re-export the model so that config.json and the item file agree.",
             )
         self._index = {item_id: i for i, item_id in enumerate(self._ids)}
+        self._item_bias: F32 = np.where(self._id_row == 0, cfg.cold_offset, 0.0).astype(np.float32)
         self._sessions: dict[str, Any] = {}
         for role, filename, inputs in (
             ("encoder", cfg.encoder_file, cfg.encoder_inputs),
@@ -206,6 +207,17 @@ class Recommender:
     def item_table(self) -> F32:
         """Float32 ``[n_items, d_model]`` representations of the catalogue (read-only view)."""
         view = self._table.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def item_bias(self) -> F32:
+        """Float32 ``[n_items]`` score offsets of the catalogue (read-only view).
+
+        ``cold_offset`` for items without a trained id row, else 0; :meth:`score` adds them,
+        :meth:`score_representations` does not.
+        """
+        view = self._item_bias.view()
         view.flags.writeable = False
         return view
 
@@ -329,7 +341,7 @@ class Recommender:
                 :meth:`content_representations`).
 
         Returns:
-            Float32 ``[n]`` scores; higher is a better next item.
+            Float32 ``[n]`` raw scores (no :attr:`item_bias`); higher is a better next item.
         """
         feeds = {
             "state": state.state[None].astype(np.float32, copy=False),
@@ -347,6 +359,9 @@ class Recommender:
         content: NDArray[Any] | None = None,
     ) -> F32:
         """Score catalogue items by id, or new items by their content vectors.
+
+        Items without a trained id row (and items given by content) get the config's
+        ``cold_offset`` added, so both kinds are ranked on one scale.
 
         Args:
             state: Output of :meth:`encode_state`.
@@ -366,9 +381,10 @@ class Recommender:
                     "score() takes item ids or content vectors, not both.",
                     fix="Score the two groups in two calls; their scores are comparable.",
                 )
-            return self.score_representations(state, self.content_representations(content))
+            scores = self.score_representations(state, self.content_representations(content))
+            return np.asarray(scores + np.float32(self.config.cold_offset), dtype=np.float32)
         if item_ids is None:
-            return self.score_representations(state, self._table)
+            return self.score_representations(state, self._table) + self._item_bias
         rows = [self._index.get(i) for i in item_ids]
         missing = [i for i, r in zip(item_ids, rows, strict=True) if r is None]
         if missing:
@@ -376,7 +392,8 @@ class Recommender:
                 f"Items {missing[:5]} are not in the recommender's catalogue.",
                 fix="Score new items through their content vectors (content=...).",
             )
-        return self.score_representations(state, self._table[np.asarray(rows, dtype=np.int64)])
+        picked = np.asarray(rows, dtype=np.int64)
+        return self.score_representations(state, self._table[picked]) + self._item_bias[picked]
 
     def rank(
         self, state: UserState, k: int = 10, *, exclude: Sequence[str] = ()

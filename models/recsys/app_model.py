@@ -372,7 +372,7 @@ def load_weights(model_dir: Path, n_items: int) -> tuple[Any, dict[str, Any]]:
         state = {k: torch.from_numpy(npz[k]) for k in npz.files if k != "__meta__"}
     n_rows = int(meta["n_rows"])
     model = build_model(
-        HParams(**meta["hparams"]),
+        HParams.from_dict(meta["hparams"]),
         meta["mode"],
         torch.zeros(n_rows, CONTENT_DIM),
         torch.zeros(n_rows, dtype=torch.bool),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 from functools import partial
@@ -22,22 +23,33 @@ import numpy as np
 from core.recommend.scorer import HistoryEvent, Recommender, UserState, event_context
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
-DEFAULT_CHECKPOINT = Path("build") / "recsys" / "all" / "hier-seed0.pt"
+DEFAULT_CHECKPOINT = Path("build") / "recsys" / "cmp" / "hier-seed0.pt"
 HISTORY_LEN = 200
 TARGETS_MS = {"state_update_p99": 10.0, "rank_10k_p50": 2.0}
 
 
 def _time(fn: Callable[[], object], repeats: int, warmup: int = 10) -> dict[str, float]:
+    """Wall-clock p50 / p99 and, beside them, the calling thread's CPU time p50 / p99.
+
+    With one onnxruntime / torch thread the work runs on the calling thread, so its CPU time
+    is the cost of the call itself; on a shared machine the wall-clock p99 mostly measures how
+    long the scheduler kept the process waiting.
+    """
     for _ in range(warmup):
         fn()
-    samples = np.empty(repeats, dtype=np.float64)
+    wall = np.empty(repeats, dtype=np.float64)
+    cpu = np.empty(repeats, dtype=np.float64)
     for i in range(repeats):
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         fn()
-        samples[i] = (time.perf_counter() - t0) * 1000.0
+        wall[i] = (time.perf_counter() - t0) * 1000.0
+        cpu[i] = (time.thread_time() - c0) * 1000.0
     return {
-        "p50_ms": float(np.percentile(samples, 50)),
-        "p99_ms": float(np.percentile(samples, 99)),
+        "p50_ms": float(np.percentile(wall, 50)),
+        "p99_ms": float(np.percentile(wall, 99)),
+        "cpu_p50_ms": float(np.percentile(cpu, 50)),
+        "cpu_p99_ms": float(np.percentile(cpu, 99)),
     }
 
 
@@ -156,9 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     onnx = results["int8_onnx"]
     results["targets"] = {
         "state_update_p99_ms<=10": onnx["state_update_200"]["p99_ms"] <= 10.0,
+        "state_update_cpu_p99_ms<=10": onnx["state_update_200"]["cpu_p99_ms"] <= 10.0,
         "rank_10k_p50_ms<=2": onnx["rank_10k"]["p50_ms"] <= 2.0,
     }
     results["threads"] = args.threads
+    results["load_average"] = list(os.getloadavg())
+    results["cpus"] = os.cpu_count()
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

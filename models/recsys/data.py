@@ -307,7 +307,11 @@ class EvalCase:
 
 @dataclass
 class Split:
-    """Leave-last-out split of ML-100K with cold items (identical for every peer)."""
+    """Leave-last-out split of ML-100K with cold items (identical for every peer).
+
+    ``cold_items`` holds every item whose events were removed from training (test-cold and
+    validation-cold, see :func:`build_split`); ``val_cold_items`` the validation-cold ones.
+    """
 
     catalogue: Catalogue
     train: dict[int, Events]
@@ -317,6 +321,7 @@ class Split:
     cold_items: I64
     max_len: int
     known: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    val_cold_items: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def n_items(self) -> int:
@@ -384,22 +389,30 @@ def build_split(
     cold_fraction: float = 0.1,
     max_len: int = 200,
 ) -> Split:
-    """Leave-last-out split with a cold-item set.
+    """Leave-last-out split with cold items for test and for validation.
 
     Per user (events sorted by time): the last event is the test target, the second-last the
-    validation target, the rest is training. ``cold_fraction`` of the distinct test-target items
-    (drawn with ``seed``) are then removed from every training and validation event, inputs
-    included, so the models know them by content only; test users whose target is one of them
-    form the cold-start group. Seen-item filtering uses the user's full original history.
+    validation target, the rest is training. Cold items, drawn with ``seed``:
+
+    * *test-cold*: ``cold_fraction`` of the distinct test-target items;
+    * *validation-cold*: ``cold_fraction`` of the distinct validation-target items that are not
+      test-cold (so cold-item settings can be chosen on validation, with items as cold as the
+      test ones).
+
+    Every event of a cold item is removed from training (inputs included), so the models know
+    it by content only. Validation keeps the users whose target is validation-cold (their cold
+    group) and drops those whose target is test-cold; a test history includes the validation
+    event unless its item is cold. A case is ``cold`` when its target is any cold item; seen-item
+    filtering uses the user's full original history.
 
     Args:
         data_dir: ML-100K directory (or its parent); None for the default.
-        seed: Seed of the cold-item draw.
-        cold_fraction: Share of distinct test-target items made cold.
+        seed: Seed of the cold-item draws.
+        cold_fraction: Share of distinct test (and validation) target items made cold.
         max_len: Longest model input.
 
     Returns:
-        The split.
+        The split (``cold_items`` = both sets, ``val_cold_items`` = the validation ones).
     """
     directory = resolve_data_dir(data_dir)
     cat = load_catalogue(directory)
@@ -407,9 +420,15 @@ def build_split(
     test_items = np.unique([ev.items[-1] for ev in users.values()])
     rng = np.random.default_rng(seed)
     n_cold = round(cold_fraction * len(test_items))
-    cold = np.sort(rng.choice(test_items, size=n_cold, replace=False)).astype(np.int64)
-    is_cold = np.zeros(cat.n_items + 1, dtype=bool)
-    is_cold[cold] = True
+    test_cold = np.sort(rng.choice(test_items, size=n_cold, replace=False)).astype(np.int64)
+    val_items = np.unique([ev.items[-2] for ev in users.values() if len(ev) >= 2])
+    val_items = val_items[~np.isin(val_items, test_cold)]
+    n_val_cold = round(cold_fraction * len(val_items))
+    val_cold = np.sort(rng.choice(val_items, size=n_val_cold, replace=False)).astype(np.int64)
+    is_test_cold = np.zeros(cat.n_items + 1, dtype=bool)
+    is_test_cold[test_cold] = True
+    is_cold = is_test_cold.copy()
+    is_cold[val_cold] = True
 
     train: dict[int, Events] = {}
     windows: list[TrainWindow] = []
@@ -425,15 +444,17 @@ def build_split(
         windows.extend(_windows(cat, tr, max_len))
         val_ev = ev.take(slice(n - 2, n - 1))
         test_ev = ev.take(slice(n - 1, n))
-        if len(tr) and not is_cold[val_ev.items[0]]:
-            val.append(_case(cat, user, tr, val_ev, head.items, False, max_len))
-        hist = tr if is_cold[val_ev.items[0]] else _concat(tr, val_ev)
+        val_item = int(val_ev.items[0])
+        if len(tr) and not is_test_cold[val_item]:
+            val.append(_case(cat, user, tr, val_ev, head.items, bool(is_cold[val_item]), max_len))
+        hist = tr if is_cold[val_item] else _concat(tr, val_ev)
         if len(hist):
             cold_target = bool(is_cold[test_ev.items[0]])
             test.append(_case(cat, user, hist, test_ev, ev.items[: n - 1], cold_target, max_len))
     # Only items with training events get a trained id row; the rest go through the content path.
     known[0] = False
-    return Split(cat, train, windows, val, test, cold, max_len, known)
+    cold = np.flatnonzero(is_cold).astype(np.int64)
+    return Split(cat, train, windows, val, test, cold, max_len, known, val_cold)
 
 
 def _concat(a: Events, b: Events) -> Events:

@@ -57,6 +57,29 @@ def popularity_scores(split: Split, cases: Sequence[EvalCase]) -> F64:
     return np.tile(counts, (len(cases), 1))
 
 
+IMPUTE_NEIGHBOURS = 10
+
+
+def content_popularity_scores(split: Split, cases: Sequence[EvalCase]) -> F64:
+    """Popularity with cold items imputed from content: the popularity peer for cold start.
+
+    An item with training events scores its count (as :func:`popularity_scores`); an item
+    without any (cold) scores the mean count of its :data:`IMPUTE_NEIGHBOURS` nearest items with
+    events by cosine of the content vectors.
+    """
+    counts = _interaction_matrix(split, _fit_histories(split, cases)).sum(axis=0)
+    content = split.catalogue.content.astype(np.float64)
+    unit = content / np.maximum(np.linalg.norm(content, axis=1, keepdims=True), 1e-12)
+    warm = np.flatnonzero(counts > 0)
+    cold = np.flatnonzero(counts == 0)
+    cold = cold[cold > 0]
+    sims = unit[cold] @ unit[warm].T
+    nearest = np.argsort(-sims, axis=1, kind="stable")[:, :IMPUTE_NEIGHBOURS]
+    imputed = counts.copy()
+    imputed[cold] = counts[warm][nearest].mean(axis=1)
+    return np.tile(imputed, (len(cases), 1))
+
+
 def itemknn_scores(split: Split, cases: Sequence[EvalCase], last: int | None) -> F64:
     """Item-kNN: sum of cosine co-occurrence similarities to the user's last ``last`` items."""
     x = _interaction_matrix(split, _fit_histories(split, cases))
@@ -82,8 +105,16 @@ def _ranking(scores: NDArray[np.floating], cases: Sequence[EvalCase]) -> dict[st
 
 
 def evaluate_baselines(split: Split) -> dict[str, dict[str, float]]:
-    """Popularity and item-kNN on test (item-kNN's history length chosen on validation)."""
-    results = {"popularity": _ranking(popularity_scores(split, split.test), split.test)}
+    """Popularity (plain and content-imputed for cold items) and item-kNN on test.
+
+    Item-kNN's history length is chosen on validation.
+    """
+    results = {
+        "popularity": _ranking(popularity_scores(split, split.test), split.test),
+        "popularity (cold: content-imputed)": _ranking(
+            content_popularity_scores(split, split.test), split.test
+        ),
+    }
     best_last, best_val = None, -1.0
     for last in (5, 20, 50, None):
         val = _ranking(itemknn_scores(split, split.val, last), split.val)["ndcg@10"]
@@ -127,13 +158,14 @@ def evaluate_recommender(rec: Any, split: Split, cases: Sequence[EvalCase]) -> d
     cat = split.catalogue
     rows = np.asarray([rec.item_row(r) for r in cat.raw_ids], dtype=np.int64)
     table = rec.item_table[rows]
+    bias = rec.item_bias[rows]
     scores = np.full((len(cases), cat.n_items + 1), -np.inf, dtype=np.float64)
     genre = np.zeros((len(cases), len(cat.genre_names)), dtype=np.float32)
     binary = np.zeros((len(cases), len(BINARY_INTENTS)), dtype=np.float32)
     for r, case in enumerate(cases):
         f = case.inputs
         state = rec.encode_arrays(table[f.items - 1], f.hour, f.weekday, f.gap, f.engagement)
-        scores[r, 1:] = rec.score_representations(state, table)
+        scores[r, 1:] = rec.score_representations(state, table) + bias
         genre[r] = state.intents["genre"]
         binary[r] = [state.intents[name][0] for name in BINARY_INTENTS]
     out = _ranking(scores, cases)
@@ -173,6 +205,93 @@ def _table(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+NAMES = {"sasrec": "sasrec-ce", "aux": "intent-aux", "hier": "fm-intent (hier)"}
+SPREAD_KEYS = ("ndcg@10", "hr@10", "cold_ndcg@10", "cold_hr@10", "cold_median_rank")
+
+
+def _train_one(job: tuple[Any, ...]) -> tuple[str, int, dict[str, float]]:
+    """Train (or reload) one transformer peer, choose its cold offset on validation, test it.
+
+    A module-level function of one tuple so that it runs in a worker process.
+    """
+    import torch
+
+    from models.recsys.train import (
+        TrainResult,
+        choose_cold_offset,
+        evaluate_model,
+        load_checkpoint,
+        save_checkpoint,
+        train_model,
+    )
+
+    data_dir, split_seed, mode, seed, epochs, patience, threads, checkpoints, reuse = job
+    torch.set_num_threads(threads)
+    split = build_split(data_dir, seed=split_seed)
+    path = None if checkpoints is None else Path(checkpoints) / f"{mode}-seed{seed}.pt"
+    if reuse and path is not None and path.is_file():
+        model, ckpt = load_checkpoint(path)
+        if ckpt["mode"] != mode or int(ckpt["seed"]) != seed:
+            raise ValueError(f"{path} holds {ckpt['mode']} seed {ckpt['seed']}")
+        result = TrainResult(
+            model,
+            int(ckpt["best_epoch"]),
+            dict(ckpt["val"]),
+            float(ckpt.get("seconds", math.nan)),
+            list(ckpt.get("history", [])),
+        )
+    else:
+        result = train_model(
+            split,
+            mode=mode,
+            seed=seed,
+            epochs=epochs,
+            patience=patience,
+            report=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    offset, offsets = choose_cold_offset(result.model, split)
+    result.model.cold_offset = offset
+    if path is not None:
+        save_checkpoint(path, result, split, seed)
+    test = evaluate_model(result.model, split.test)
+    test |= {
+        "best_epoch": float(result.best_epoch),
+        "train_s": result.seconds,
+        "val_ndcg@10": result.val["ndcg@10"],
+        "cold_offset": offset,
+        "val_ndcg@10_at_offset": offsets[str(offset)]["ndcg@10"],
+        "val_cold_ndcg@10_at_offset": offsets[str(offset)]["cold_ndcg@10"],
+    }
+    return mode, seed, test
+
+
+def _summarise(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Mean of every metric over seeds, plus std / median / min / max of the main ones."""
+    out = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+    for k in SPREAD_KEYS:
+        values = np.asarray([r[k] for r in runs if k in r], dtype=np.float64)
+        if values.size:
+            out |= {
+                f"{k}_std": float(np.std(values)),
+                f"{k}_median": float(np.median(values)),
+                f"{k}_min": float(values.min()),
+                f"{k}_max": float(values.max()),
+            }
+    return out
+
+
+def _relative(a: list[dict[str, float]], b: list[dict[str, float]]) -> dict[str, Any]:
+    per_seed = [x["ndcg@10"] / y["ndcg@10"] - 1.0 for x, y in zip(a, b, strict=True)]
+    return {
+        "of_means": float(np.mean([x["ndcg@10"] for x in a]) / np.mean([y["ndcg@10"] for y in b]))
+        - 1.0,
+        "per_seed": per_seed,
+        "median": float(np.median(per_seed)),
+        "min": float(np.min(per_seed)),
+        "max": float(np.max(per_seed)),
+    }
+
+
 def compare_all(
     data_dir: Path | None,
     seeds: Sequence[int],
@@ -181,68 +300,62 @@ def compare_all(
     patience: int,
     threads: int,
     checkpoints: Path | None = None,
+    jobs: int = 1,
+    reuse: bool = False,
 ) -> dict[str, Any]:
     """Train every transformer peer per seed on the same split; add the numpy baselines.
+
+    Every transformer peer gets the same budget: the same epochs with early stopping on
+    validation NDCG@10 and the same grid of cold-item offsets chosen on validation
+    (:func:`models.recsys.train.choose_cold_offset`). Test is read once per trained model.
 
     Args:
         data_dir: ML-100K directory.
         seeds: Training seeds (the cold-item draw uses the first).
         epochs: Maximum epochs per model.
         patience: Early-stopping patience (epochs, on validation NDCG@10).
-        threads: torch threads.
+        threads: torch threads per training process.
         checkpoints: If given, every trained model is saved there as ``<mode>-seed<S>.pt``.
+        jobs: Models trained at once (worker processes, ``threads`` each).
+        reuse: Load a model from ``checkpoints`` instead of training it when the file exists.
 
     Returns:
-        ``{"models": {name: mean metrics (+ _std)}, "per_seed": ..., "relative": ...}``.
+        ``{"models": {name: summary over seeds}, "per_seed": ..., "relative": ...}``.
     """
-    import torch
-
     from models.recsys.model import MODES
-    from models.recsys.train import evaluate_model, save_checkpoint, train_model
 
-    torch.set_num_threads(threads)
     split = build_split(data_dir, seed=seeds[0])
     results: dict[str, dict[str, float]] = evaluate_baselines(split)
+    work = [
+        (data_dir, seeds[0], mode, seed, epochs, patience, threads, checkpoints, reuse)
+        for seed in seeds
+        for mode in MODES
+    ]
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            done = list(pool.map(_train_one, work))
+    else:
+        done = [_train_one(job) for job in work]
     per_seed: dict[str, list[dict[str, float]]] = {}
-    names = {"sasrec": "sasrec-ce", "aux": "intent-aux", "hier": "fm-intent (hier)"}
-    for seed in seeds:
-        for mode in MODES:
-            res = train_model(
-                split,
-                mode=mode,
-                seed=seed,
-                epochs=epochs,
-                patience=patience,
-                report=lambda line: print(line, file=sys.stderr),
-            )
-            test = evaluate_model(res.model, split.test)
-            if checkpoints is not None:
-                save_checkpoint(checkpoints / f"{mode}-seed{seed}.pt", res, split, seed)
-            test |= {
-                "best_epoch": float(res.best_epoch),
-                "train_s": res.seconds,
-                "val_ndcg@10": res.val["ndcg@10"],
-            }
-            per_seed.setdefault(names[mode], []).append(test)
+    for mode, _seed, test in done:
+        per_seed.setdefault(NAMES[mode], []).append(test)
     for name, runs in per_seed.items():
-        keys = runs[0].keys()
-        mean = {k: float(np.mean([r[k] for r in runs])) for k in keys}
-        if len(runs) > 1:
-            mean |= {
-                f"{k}_std": float(np.std([r[k] for r in runs]))
-                for k in ("ndcg@10", "hr@10", "cold_ndcg@10", "cold_median_rank")
-            }
-        results[name] = mean
-    hier, sas = results[names["hier"]], results[names["sasrec"]]
+        results[name] = _summarise(runs)
+    hier, sas, aux = (per_seed[NAMES[m]] for m in ("hier", "sasrec", "aux"))
     pop = results["popularity"]
+    imputed = results["popularity (cold: content-imputed)"]
+    h = results[NAMES["hier"]]
     relative = {
-        "hier_vs_sasrec_ndcg@10": hier["ndcg@10"] / sas["ndcg@10"] - 1.0,
-        "hier_vs_sasrec_ndcg@10_per_seed": [
-            h["ndcg@10"] / s["ndcg@10"] - 1.0
-            for h, s in zip(per_seed[names["hier"]], per_seed[names["sasrec"]], strict=True)
-        ],
+        "hier_vs_sasrec_ndcg@10": _relative(hier, sas),
+        "aux_vs_sasrec_ndcg@10": _relative(aux, sas),
+        "hier_vs_aux_ndcg@10": _relative(hier, aux),
         "hier_cold_vs_popularity_cold": (
-            hier["cold_ndcg@10"] / pop["cold_ndcg@10"] if pop["cold_ndcg@10"] > 0 else math.inf
+            h["cold_ndcg@10"] / pop["cold_ndcg@10"] if pop["cold_ndcg@10"] > 0 else math.inf
+        ),
+        "hier_cold_vs_imputed_popularity_cold": (
+            h["cold_ndcg@10"] / imputed["cold_ndcg@10"] if imputed["cold_ndcg@10"] > 0 else math.inf
         ),
     }
     return {
@@ -253,6 +366,9 @@ def compare_all(
         "n_test": len(split.test),
         "n_cold_test": int(sum(c.cold for c in split.test)),
         "n_cold_items": len(split.cold_items),
+        "n_val_cold_items": len(split.val_cold_items),
+        "n_val": len(split.val),
+        "n_cold_val": int(sum(c.cold for c in split.val)),
     }
 
 
@@ -276,8 +392,8 @@ def main(argv: list[str] | None = None) -> int:
         help="'shipped', a model directory, or 'all' (train and compare peers)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=24)
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
@@ -286,6 +402,14 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="with --model all: save every trained model here",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="with --model all: models trained at once"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --model all: load models found in --checkpoints instead of training them",
     )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
@@ -297,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
             patience=args.patience,
             threads=args.threads,
             checkpoints=args.checkpoints,
+            jobs=args.jobs,
+            reuse=args.reuse,
         )
         text = _table(report["models"])
     else:

@@ -214,6 +214,7 @@ def _config(
         quantization=quantization,
         seed=int(ckpt["seed"]),
         cold_items=tuple(ckpt["cold_items"]),
+        cold_offset=float(model.cold_offset),
     )
 
 

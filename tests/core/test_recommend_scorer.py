@@ -97,6 +97,24 @@ def test_cold_items_get_finite_scores_through_content(rec: Recommender) -> None:
     assert len(top) == 10 and top[0][1] >= top[-1][1]
 
 
+def test_cold_offset_puts_content_only_items_on_one_scale(rec: Recommender) -> None:
+    state = rec.encode_state(_history(rec))
+    raw = rec.score_representations(state, rec.item_table)
+    np.testing.assert_allclose(rec.score(state), raw + rec.item_bias, rtol=1e-6, atol=1e-6)
+    cold_rows = [rec.item_row(i) for i in rec.config.cold_items]
+    assert np.all(rec.item_bias[cold_rows] == np.float32(rec.config.cold_offset))
+    # Only items without a trained id row (the cold ones and the few never rated in training)
+    # are offset.
+    offset = rec.item_bias != 0.0
+    assert np.all(np.isin(rec.item_bias, [0.0, np.float32(rec.config.cold_offset)]))
+    assert len(cold_rows) <= int(offset.sum()) <= len(cold_rows) + 10
+    # A cold item scores the same by id and by its content vector (both get the offset).
+    with np.load(SHIPPED / rec.config.items_file) as npz:
+        content = np.asarray(npz["content"][cold_rows[:3]], dtype=np.float32)
+    by_id = rec.score(state, list(rec.config.cold_items[:3]))
+    np.testing.assert_allclose(by_id, rec.score(state, content=content), rtol=1e-5, atol=1e-5)
+
+
 def test_bad_inputs_raise_usage_errors(rec: Recommender) -> None:
     with pytest.raises(UsageError):
         rec.encode_state([])

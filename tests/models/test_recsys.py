@@ -210,3 +210,118 @@ def test_export_graph_shapes_padding_invariance_and_onnx_parity(tmp_path: Path) 
         {"state": onnx_out[0], "intent_embedding": onnx_out[1], "item_rep": table.detach().numpy()},
     )
     np.testing.assert_allclose(onnx_scores, scores.numpy(), atol=1e-4)
+
+
+def test_hparams_from_old_checkpoints_rebuild_the_film_model() -> None:
+    pytest.importorskip("torch")
+    from dataclasses import asdict
+
+    from models.recsys.model import HParams
+
+    old = {k: v for k, v in asdict(HParams()).items()}
+    for key in ("intent_arch", "teacher_forcing", "cosine_decay"):
+        old.pop(key)
+    hp = HParams.from_dict(old)
+    assert hp.intent_arch == "film" and hp.teacher_forcing == 0.0 and not hp.cosine_decay
+    assert HParams.from_dict(asdict(HParams())) == HParams()
+
+
+def test_teacher_forcing_feeds_the_true_intent_to_the_item_head() -> None:
+    torch = pytest.importorskip("torch")
+    from models.recsys.model import HParams, build_model
+
+    torch.manual_seed(0)
+    split = _alternating_split(n_users=4)
+    model = build_model(
+        HParams(d_model=16, n_heads=2, max_len=20),
+        "hier",
+        torch.from_numpy(split.catalogue.content),
+        torch.from_numpy(split.known),
+        len(GENRES),
+    ).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(model.intent_out.weight)  # trained models have a non-zero path
+        h = torch.randn(3, 16)
+        teacher = torch.zeros(3, len(GENRES) + 3)
+        teacher[:, 1] = 1.0
+        predicted, _, _ = model.heads(h)
+        forced, _, _ = model.heads(h, teacher, torch.tensor([True, False, True]))
+        assert not torch.allclose(forced[0], predicted[0])
+        assert torch.allclose(forced[1], predicted[1])
+        # aux and sasrec ignore the intents in the item head
+        model.mode = "aux"
+        assert torch.equal(model.heads(h, teacher, torch.ones(3, dtype=torch.bool))[0], h)
+
+
+def test_cold_offset_is_chosen_on_validation_cold_targets() -> None:
+    torch = pytest.importorskip("torch")
+    from models.recsys.model import HParams
+    from models.recsys.train import COLD_OFFSET_GRID, choose_cold_offset, predict, train_model
+
+    torch.set_num_threads(1)
+    split = _alternating_split()
+    # Items 15 and 16 lose their id rows: the content path alone must carry them.
+    split.known[15:] = False
+    for case in split.val:
+        case.cold = case.target >= 15
+    hp = HParams(d_model=16, n_heads=2, max_len=20, dropout=0.1, lr=5e-3, batch_size=8)
+    result = train_model(split, mode="sasrec", hp=hp, seed=0, epochs=4, patience=4, eval_every=4)
+    best, table = choose_cold_offset(result.model, split)
+    assert best in COLD_OFFSET_GRID and set(table) == {str(o) for o in COLD_OFFSET_GRID}
+    top = max(v["ndcg@10"] for v in table.values())
+    assert table[str(best)]["ndcg@10"] >= 0.99 * top
+    # The largest offset within 1% of the best is taken.
+    assert all(table[str(o)]["ndcg@10"] < 0.99 * top for o in COLD_OFFSET_GRID if o > best)
+    raw, _, _ = predict(result.model, split.val, cold_offset=0.0)
+    shifted, _, _ = predict(result.model, split.val, cold_offset=2.0)
+    np.testing.assert_allclose(shifted[:, 15:] - raw[:, 15:], 2.0, atol=1e-5)
+    np.testing.assert_allclose(shifted[:, :15], raw[:, :15], atol=1e-6)
+
+
+@pytest.mark.shared_data
+def test_cold_protocol_on_ml100k() -> None:
+    from models.recsys.data import build_split, default_data_dir
+
+    if not (default_data_dir() / "u.data").is_file():
+        pytest.skip("MovieLens 100K not found at ../shared/data/ml-100k or $MEDIAMIND_SHARED_DATA")
+    split = build_split(None, seed=0)
+    cold = set(split.cold_items.tolist())
+    val_cold = set(split.val_cold_items.tolist())
+    assert val_cold < cold and len(val_cold) > 0
+    # No cold item is seen in training, as input or target, and none has an id row.
+    assert not any(cold & set(ev.items.tolist()) for ev in split.train.values())
+    assert not split.known[split.cold_items].any()
+    for case in split.val:
+        assert case.cold == (case.target in val_cold)
+        assert not cold & set(case.inputs.items.tolist())
+    test_cold = cold - val_cold
+    assert not any(c.target in test_cold for c in split.val)
+    for case in split.test:
+        assert case.cold == (case.target in cold)
+        assert not cold & set(case.inputs.items.tolist())
+    assert sum(c.cold for c in split.test) >= 100
+
+
+def test_content_imputed_popularity_scores_cold_items_by_their_neighbours() -> None:
+    from models.recsys.evaluate import (
+        IMPUTE_NEIGHBOURS,
+        _relative,
+        content_popularity_scores,
+        popularity_scores,
+    )
+
+    split = _alternating_split(n_users=6)
+    plain = popularity_scores(split, split.test)[0]
+    imputed = content_popularity_scores(split, split.test)[0]
+    cold = [i for i in range(1, split.n_items + 1) if plain[i] == 0]
+    warm = [i for i in range(1, split.n_items + 1) if plain[i] > 0]
+    assert cold and warm  # 6 users cannot cover all 8 item pairs
+    np.testing.assert_array_equal(imputed[warm], plain[warm])
+    content = split.catalogue.content
+    unit = content / np.linalg.norm(content, axis=1, keepdims=True).clip(1e-12)
+    for i in cold:
+        sims = unit[warm] @ unit[i]
+        nearest = np.asarray(warm)[np.argsort(-sims, kind="stable")[:IMPUTE_NEIGHBOURS]]
+        assert imputed[i] == pytest.approx(plain[nearest].mean())
+    rel = _relative([{"ndcg@10": 0.11}, {"ndcg@10": 0.09}], [{"ndcg@10": 0.1}, {"ndcg@10": 0.1}])
+    assert rel["per_seed"] == pytest.approx([0.1, -0.1]) and rel["of_means"] == pytest.approx(0.0)

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from core import __version__
 from core.errors import MediaMindError, UsageError
+from core.taxonomy import MOODS, RATINGS, TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         kinds=tuple(args.kind or ()),
         added_after=args.since,
         added_before=args.until,
+        topics=tuple(args.topic or ()),
+        moods=tuple(args.mood or ()),
+        max_rating=args.max_rating,
     )
     with _library(args) as lib:
         results = Searcher(lib).search(args.query, k=args.k, filters=filters)
@@ -296,6 +300,182 @@ def cmd_train_recsys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _topic_arg(text: str) -> str:
+    from core.taxonomy import canonical_topic
+
+    label = canonical_topic(text)
+    if label is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a topic; choose from: {', '.join(TOPICS)}"
+        )
+    return label
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    """``mediamind annotate``: tag items (or print the quality report), with a progress bar."""
+    from core.annotate import AnnotateSettings, Annotator, annotate, quality_report, rescore_topics
+
+    with _library(args) as lib:
+        if args.report:
+            report = quality_report(lib)
+            if args.json:
+                print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+            else:
+                print(report.to_text())
+            return 0
+        if not args.ids and not args.all:
+            raise UsageError(
+                "Say which items to annotate.",
+                fix="Give item ids (see 'mediamind library') or --all.",
+            )
+        annotator = Annotator(lib, llm=args.llm, settings=AnnotateSettings(use_llm=not args.no_llm))
+        progress = Progress()
+        failed = 0
+        results = []
+        for ev in annotate(
+            lib, None if args.all else args.ids, annotator=annotator, force=args.force
+        ):
+            tag = f"({ev.index}/{ev.total}) {ev.title}"
+            if ev.kind == "started":
+                progress.bar(tag, ev.fraction)
+            elif ev.kind == "done":
+                progress.line(f"annotated {tag} in {ev.seconds:.1f} s")
+            elif ev.kind == "skipped":
+                progress.line(f"unchanged {tag}")
+            elif ev.kind == "failed":
+                failed += 1
+                progress.line(f"error: {ev.message}")
+            elif ev.kind == "finished":
+                progress.line(ev.message)
+            if ev.kind in ("done", "skipped", "failed"):
+                results.append({"id": ev.media_id, "status": ev.kind, "error": ev.message or None})
+        rescored = rescore_topics(annotator)
+        if rescored:
+            progress.line(f"re-scored the topics of {rescored} item(s) with the reviewed labels")
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+    return 1 if failed else 0
+
+
+def cmd_tags(args: argparse.Namespace) -> int:
+    """``mediamind tags``: an item's tags with confidence and provenance."""
+    from core.annotate import item_tags
+
+    with _library(args) as lib:
+        tags = item_tags(lib, args.id)
+    data = tags.to_json()
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    if tags.status is None:
+        print(
+            f"Item {tags.media_id} ({tags.title}) is not annotated yet. "
+            f"Run: mediamind annotate {tags.media_id}"
+        )
+        return 0
+
+    def mark(t: Any) -> str:
+        return " [reviewed]" if t is not None and t.gold else ""
+
+    print(f"{tags.title}  (item {tags.media_id})")
+    if tags.status == "error":
+        print(f"  error: {tags.error}")
+    if tags.summary:
+        print(f"  summary{mark(tags.summary)}: {tags.summary.value}")
+    for t in tags.topics:
+        print(f"  topic: {t.value} ({t.confidence:.2f}){mark(t)}")
+    if tags.mood:
+        print(f"  mood: {tags.mood.value} ({tags.mood.confidence:.2f}){mark(tags.mood)}")
+    for t in tags.entities:
+        print(f"  entity: {t.value} [{t.detail.get('type')}] ({t.confidence:.2f}){mark(t)}")
+    if tags.safety:
+        s = tags.safety
+        print(f"  safety: {s.value} ({s.confidence:.2f}){mark(s)}")
+        for r in s.detail.get("reasons", []):
+            print(f"    {r['reason']}: {', '.join(r['terms'])} in chunks {r['chunk_ids']}")
+    print(f"  by {tags.model_id}, prompt {tags.prompt_version}, at {tags.annotated_at}")
+    return 0
+
+
+def _read_key(stream: TextIO) -> str:
+    """One keypress from a terminal (raw mode), or one line's first character otherwise."""
+    if stream.isatty():
+        import termios
+        import tty
+
+        fd = stream.fileno()
+        old = termios.tcgetattr(fd)
+        try:
+            tty.setcbreak(fd)
+            return stream.read(1)
+        finally:
+            termios.tcsetattr(fd, termios.TCSADRAIN, old)
+    line = stream.readline()
+    return line.strip()[:1] if line else "q"
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """``mediamind review``: the review queue, one key per decision."""
+    from core.annotate import record_review, review_queue
+    from core.transcript import format_timestamp
+
+    stdin = sys.stdin
+    counts = {"accept": 0, "reject": 0, "edit": 0, "skip": 0}
+    with _library(args) as lib:
+        tasks = review_queue(lib, args.n)
+        if not tasks:
+            print("Nothing to review. Annotate items first: mediamind annotate --all")
+            return 0
+        for i, task in enumerate(tasks, start=1):
+            t = task.tag
+            print(f"\n[{i}/{len(tasks)}] {task.title}  (item {t.media_id}, {task.source} sample)")
+            print(f"  {t.type}: {t.display}   confidence {t.confidence:.2f}")
+            for cid, start, text in task.context:
+                snippet = text if len(text) <= 240 else text[:237] + "..."
+                print(f"    @{format_timestamp(start)} (chunk {cid}) {snippet}")
+            while True:
+                print("  [a]ccept  [r]eject  [e]dit  [s]kip  [q]uit > ", end="", flush=True)
+                key = _read_key(stdin).lower()
+                print(key)
+                if key == "q":
+                    print(_review_summary(counts))
+                    return 0
+                if key in ("s", "", " "):
+                    counts["skip"] += 1
+                    break
+                if key in ("a", "r"):
+                    decision = "accept" if key == "a" else "reject"
+                    record_review(lib, t.id, decision)
+                    counts[decision] += 1
+                    break
+                if key == "e":
+                    if task.choices:
+                        print("  choices: " + ", ".join(task.choices))
+                    print("  new value: ", end="", flush=True)
+                    value = stdin.readline().strip()
+                    etype = None
+                    if t.type == "entity":
+                        print(
+                            "  type (person/organization/place/work, empty = keep): ",
+                            end="",
+                            flush=True,
+                        )
+                        etype = stdin.readline().strip() or None
+                    try:
+                        record_review(lib, t.id, "edit", value or None, entity_type=etype)
+                    except MediaMindError as exc:
+                        print(f"  {exc}")
+                        continue
+                    counts["edit"] += 1
+                    break
+    print(_review_summary(counts))
+    return 0
+
+
+def _review_summary(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (public so docs and tests can inspect the contract)."""
     parser = argparse.ArgumentParser(
@@ -349,6 +529,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--since", metavar="DATE", help="only items added on or after DATE (ISO)")
     p.add_argument("--until", metavar="DATE", help="only items added before DATE (ISO)")
+    p.add_argument(
+        "--topic", action="append", type=_topic_arg, metavar="TOPIC", help="only items on TOPIC"
+    )
+    p.add_argument(
+        "--mood", action="append", type=str.lower, choices=MOODS, help="only items of this mood"
+    )
+    p.add_argument(
+        "--max-rating",
+        choices=RATINGS,
+        type=str.upper,
+        help="only items rated at most this (family filter; unrated items are left out)",
+    )
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="answer a question from the library, citing timestamps")
@@ -362,6 +554,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=None, help="chunks to retrieve (default 8)")
     p.add_argument("--item", type=int, action="append", metavar="ID", help="only this item")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("annotate", help="tag items: summary, topics, mood, entities, safety")
+    p.add_argument("ids", nargs="*", type=int, metavar="ID")
+    p.add_argument("--all", action="store_true", help="every ready item of the library")
+    p.add_argument(
+        "--report", action="store_true", help="print the quality report from the reviews"
+    )
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--force", action="store_true", help="annotate even unchanged items")
+    p.add_argument(
+        "--llm",
+        metavar="PATH",
+        help="a GGUF model file (default: $MEDIAMIND_LLM or the built-in SmolLM2-135M)",
+    )
+    p.add_argument(
+        "--no-llm", action="store_true", help="embeddings and lexicon only (no entities)"
+    )
+    p.set_defaults(func=cmd_annotate)
+
+    p = sub.add_parser("tags", help="show an item's tags with confidence and provenance")
+    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tags)
+
+    p = sub.add_parser("review", help="review tags: a accept, r reject, e edit, s skip, q quit")
+    p.add_argument("-n", type=int, default=20, help="tags to review (default 20)")
+    p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("prune", help="remove items whose files are gone")
     p.set_defaults(func=cmd_prune)

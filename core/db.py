@@ -230,6 +230,94 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        6,
+        "annotation: tags with provenance, human reviews, annotation runs",
+        """
+        -- One batch of 'mediamind annotate'; counts are updated as it goes, so an interrupted
+        -- run shows how far it got.
+        CREATE TABLE annotation_runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            model_id TEXT NOT NULL,
+            prompt_version TEXT NOT NULL,
+            items_total INTEGER NOT NULL DEFAULT 0,
+            items_done INTEGER NOT NULL DEFAULT 0,
+            items_skipped INTEGER NOT NULL DEFAULT 0,
+            items_failed INTEGER NOT NULL DEFAULT 0
+        );
+
+        -- Per item: what its current tags were computed from. An item is annotated again only
+        -- when its content hash, the model or the prompt version differs from this row.
+        -- ``features`` keeps the item embedding and the raw classifier scores so topics can be
+        -- re-scored after reviews without running the language model again.
+        CREATE TABLE annotations (
+            media_id INTEGER PRIMARY KEY REFERENCES media_items(id) ON DELETE CASCADE,
+            content_sha256 TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            prompt_version TEXT NOT NULL,
+            run_id INTEGER REFERENCES annotation_runs(id) ON DELETE SET NULL,
+            annotated_at TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('done', 'error')),
+            error TEXT,
+            embedding BLOB,
+            features TEXT
+        );
+
+        -- One tag of an item. ``status`` 'auto' is the machine's; 'accepted', 'edited' and
+        -- 'rejected' were set by a reviewer and are gold: annotation never changes or deletes
+        -- them. ``detail`` is JSON (entity type, safety reasons); ``chunk_ids`` JSON list.
+        CREATE TABLE tags (
+            id INTEGER PRIMARY KEY,
+            media_id INTEGER NOT NULL REFERENCES media_items(id) ON DELETE CASCADE,
+            type TEXT NOT NULL
+                CHECK (type IN ('summary', 'topic', 'mood', 'entity', 'safety')),
+            value TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            confidence REAL NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
+            chunk_ids TEXT NOT NULL DEFAULT '[]',
+            model_id TEXT NOT NULL,
+            prompt_version TEXT NOT NULL,
+            annotated_at TEXT NOT NULL,
+            run_id INTEGER REFERENCES annotation_runs(id) ON DELETE SET NULL,
+            status TEXT NOT NULL DEFAULT 'auto'
+                CHECK (status IN ('auto', 'accepted', 'edited', 'rejected')),
+            original_value TEXT,
+            reviewed_at TEXT
+        );
+        CREATE INDEX tags_media ON tags(media_id, type);
+        CREATE INDEX tags_facet ON tags(type, value, media_id);
+
+        -- Tags handed out in a review queue and from which part of it: the uniform random
+        -- sample ('random') is kept apart from lowest-confidence-first ('lowest') so quality
+        -- estimates use only the unbiased sample.
+        CREATE TABLE review_draws (
+            tag_id INTEGER PRIMARY KEY REFERENCES tags(id) ON DELETE CASCADE,
+            source TEXT NOT NULL CHECK (source IN ('random', 'lowest')),
+            drawn_at TEXT NOT NULL
+        );
+
+        -- Every review decision, with the tag as it was when reviewed (the tag row itself may
+        -- later be edited again); the quality report and the review-trained head read this.
+        CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY,
+            tag_id INTEGER REFERENCES tags(id) ON DELETE SET NULL,
+            media_id INTEGER NOT NULL REFERENCES media_items(id) ON DELETE CASCADE,
+            tag_type TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('accept', 'reject', 'edit')),
+            old_value TEXT NOT NULL,
+            new_value TEXT,
+            confidence REAL NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('random', 'lowest', 'direct')),
+            model_id TEXT NOT NULL,
+            prompt_version TEXT NOT NULL,
+            annotated_at TEXT NOT NULL,
+            reviewed_at TEXT NOT NULL
+        );
+        CREATE INDEX reviews_media ON reviews(media_id);
+        """,
+    ),
 ]
 
 

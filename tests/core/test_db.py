@@ -63,3 +63,30 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(LibraryError, match="not a readable MediaMind library"):
         Database(path)
+
+
+def test_embedding_cache_keeps_its_vectors_through_the_rowid_migration(tmp_path: Path) -> None:
+    before = [m for m in MIGRATIONS if m.number < 7]
+    db = Database(tmp_path / "lib.sqlite", migrations=before)
+    rows = [("m", f"{n:064x}", bytes([n]) * 1536) for n in range(5)]
+    db.executemany(
+        "INSERT INTO embedding_cache (model_id, text_sha256, vector) VALUES (?, ?, ?)", rows
+    )
+    db.close()
+
+    db = Database(tmp_path / "lib.sqlite")
+    try:
+        assert 7 in db.applied_migrations()
+        stored = db.query(
+            "SELECT id, model_id, text_sha256, vector FROM embedding_cache ORDER BY id"
+        )
+        assert [(r["model_id"], r["text_sha256"], r["vector"]) for r in stored] == rows
+        # The key stays unique: writing a vector again replaces it rather than adding a row.
+        db.execute(
+            "INSERT OR REPLACE INTO embedding_cache (model_id, text_sha256, vector) "
+            "VALUES (?, ?, ?)",
+            ("m", rows[0][1], b"\x01" * 1536),
+        )
+        assert db.scalar("SELECT COUNT(*) FROM embedding_cache") == 5
+    finally:
+        db.close()

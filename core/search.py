@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import threading
 import weakref
@@ -240,12 +241,21 @@ def mark_terms(text: str, terms: Sequence[str], left: str = "**", right: str = "
 
 @dataclass(frozen=True)
 class SearchFilters:
-    """Restrict results to some items, kinds of media, or a date-added range (ISO dates)."""
+    """Restrict results to some items, kinds of media, or a date-added range (ISO dates).
+
+    The facets ``topics``, ``moods`` and ``max_rating`` read the annotation tags (reviewed or
+    machine, never rejected ones): an item matches a topic or mood it is tagged with, and
+    ``max_rating`` keeps only items rated at most that (items not rated yet are left out, so a
+    family filter never lets an unchecked item through).
+    """
 
     media_ids: tuple[int, ...] = ()
     kinds: tuple[str, ...] = ()
     added_after: str | None = None
     added_before: str | None = None
+    topics: tuple[str, ...] = ()
+    moods: tuple[str, ...] = ()
+    max_rating: str | None = None
 
     def sql(self, media: str = "m") -> tuple[str, list[Any]]:
         """A WHERE fragment over ``media_items`` (aliased ``media``) and its parameters."""
@@ -263,6 +273,20 @@ class SearchFilters:
         if self.added_before:
             parts.append(f"{media}.added_at < ?")
             params.append(self.added_before)
+        from core.taxonomy import RATINGS
+
+        facets: list[tuple[str, tuple[str, ...]]] = [
+            ("topic", self.topics),
+            ("mood", self.moods),
+            ("safety", RATINGS[: RATINGS.index(self.max_rating) + 1] if self.max_rating else ()),
+        ]
+        for kind, values in facets:
+            if values:
+                parts.append(
+                    f"{media}.id IN (SELECT t.media_id FROM tags t WHERE t.type = ? AND "
+                    f"t.status != 'rejected' AND t.value IN ({','.join('?' * len(values))}))"
+                )
+                params.extend((kind, *values))
         return (" AND ".join(parts) or "1"), params
 
     def vec_sql(self) -> tuple[str, list[Any]]:
@@ -355,8 +379,9 @@ class _LRU:
 # -- quantized vector search -------------------------------------------------------------------
 
 # From this many stored vectors on, the vector ranking uses the quantized stages; below it,
-# sqlite-vec's exact scan is as fast or faster (measured crossover: docs/search_scale.md).
-QUANTIZED_MIN_VECTORS = 20_000
+# sqlite-vec's exact scan is exact and cheap. At 10k the quantized path took half the time of
+# the exact scan (20.5 against 40.0 ms p50, same run) at recall@10 1.000 (docs/search_scale.md).
+QUANTIZED_MIN_VECTORS = 10_000
 # The Hamming scan keeps this share of the eligible vectors, but at least PREFILTER_MIN ...
 PREFILTER_SHARE = 0.01
 PREFILTER_MIN = 2_000
@@ -367,6 +392,13 @@ RERANK_FACTOR = 20
 EXACT_RERANK = 20
 # Weight levels of the Hamming scan (1 = plain Hamming distance); see _weighted_hamming.
 HAMMING_LEVELS = 2
+
+# BM25 at scale (Searcher._bm25): from this many chunks (and postings of the query) on, the
+# ranking is computed by a MaxScore split; the rare phrases' postings are scored instead of all
+# when they are at most BM25_SPLIT_MAX_SHARE of them. k1 is FTS5's bm25() constant.
+BM25_SPLIT_MIN_POSTINGS = 20_000
+BM25_SPLIT_MAX_SHARE = 0.5
+_BM25_K1 = 1.2
 
 _WORDS = 6  # 384 sign bits = 6 x 64-bit words
 _BLOCK = 1 << 16
@@ -511,6 +543,7 @@ class Searcher:
         self.store = EmbeddingStore(self.library, self.encoder)
         self._query_vectors = _LRU(512)
         self._results = _LRU(256)
+        self._doc_freq_cache = _LRU(4096)
         self._backfilled = False
 
     def query_vector(self, text: str) -> Vector:
@@ -622,10 +655,8 @@ class Searcher:
             scores = table[np.arange(table.shape[0]), code_bytes].sum(axis=1)
             cand = cand[_top(scores, n_int8)]
         # Stage 3: int8 copies of the survivors, then stage 4: the exact cosine of the best
-        # EXACT_RERANK of them from their float vectors (a sqlite-vec point read costs ~0.45 ms,
-        # so only the head of the list, where int8 rounding can swap near-ties, is read).
+        # EXACT_RERANK of them from their float vectors (int8 rounding swaps near-ties).
         ids = json.dumps([int(c) for c in chunk_ids[cand]])
-        exact: dict[int, float] = {}
         with db.atomic():  # holds the connection lock; rows as tuples, no per-row dicts
             stored = cast(
                 "list[tuple[int, bytes]]",
@@ -639,35 +670,183 @@ class Searcher:
                 return []
             found = np.fromiter((r[0] for r in stored), dtype=np.int64, count=len(stored))
             int8 = np.frombuffer(b"".join(r[1] for r in stored), dtype=np.int8)
-            int8_scores = int8.reshape(len(stored), -1).astype(np.float32) @ query
-            best = [int(c) for c in found[_top(int8_scores, n)]]
-            for cid in best[:EXACT_RERANK]:
+            int8 = int8.reshape(len(stored), -1)
+            # einsum, not @: a 1,000 x 384 matmul wakes OpenBLAS's threads, which then spin
+            # for a while and take the other core from the BM25 query that follows.
+            order = _top(np.einsum("ij,j->i", int8.astype(np.float32), query), n)
+            best = [int(c) for c in found[order]]
+            head = best[:EXACT_RERANK]
+            floats = self._float_vectors(
+                head, dict(zip(head, int8[order[:EXACT_RERANK]], strict=True))
+            )
+        exact = {
+            cid: float(v @ query) / (float(np.linalg.norm(v)) or 1.0) for cid, v in floats.items()
+        }
+        return sorted(exact, key=lambda c: -exact[c]) + [c for c in best if c not in exact]
+
+    def _float_vectors(
+        self, ids: Sequence[int], int8: dict[int, npt.NDArray[np.int8]]
+    ) -> dict[int, Vector]:
+        """The float vectors of some chunks, given their int8 copies; call under the db lock.
+
+        sqlite-vec keeps 1,024 vectors per 1.5 MB blob, so a point read walks the blob's
+        overflow pages: 0.45 ms at 100k chunks, 1.5-2 ms at 1M. Every indexed chunk text went
+        through the embedding cache (by model and text sha256), where a vector is one
+        primary-key read away; a cached vector is used only if it is the one stored (it rounds
+        to the chunk's int8 copy), else the chunk is read from ``chunk_vec``.
+        """
+        db = self.library.db
+        texts = cast(
+            "list[tuple[int, str]]",
+            db.conn.execute(
+                "SELECT id, text FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(ids)),),
+            ).fetchall(),
+        )
+        keys = {int(cid): text_sha256(text) for cid, text in texts}
+        cached = dict(
+            cast(
+                "list[tuple[str, bytes]]",
+                db.conn.execute(
+                    "SELECT text_sha256, vector FROM embedding_cache WHERE model_id = ? "
+                    "AND text_sha256 IN (SELECT value FROM json_each(?))",
+                    (self.store.encoder.model_id, json.dumps(sorted(set(keys.values())))),
+                ).fetchall(),
+            )
+        )
+        out: dict[int, Vector] = {}
+        for cid in ids:
+            blob = cached.get(keys.get(cid, ""))
+            vec: Vector | None = None
+            if blob is not None and len(blob) == 4 * len(int8[cid]):
+                vec = np.frombuffer(blob, dtype=np.float32)
+                # vec_quantize_int8(x, 'unit') truncates 127.5 x - 0.5 towards zero.
+                if np.abs(127.5 * vec - 0.5 - int8[cid]).max() > 1.5:
+                    vec = None
+            if vec is None:
                 row = db.conn.execute(
                     "SELECT embedding FROM chunk_vec WHERE chunk_id = ?", (cid,)
                 ).fetchone()
                 if row is not None:
-                    v = np.frombuffer(cast(bytes, row[0]), dtype=np.float32)
-                    exact[cid] = float(v @ query) / (float(np.linalg.norm(v)) or 1.0)
-        head = sorted(exact, key=lambda c: -exact[c])
-        return head + [c for c in best[EXACT_RERANK:] if c not in exact]
+                    vec = np.frombuffer(cast(bytes, row[0]), dtype=np.float32)
+            if vec is not None:
+                out[cid] = vec
+        return out
 
     def _bm25(self, terms: Sequence[str], n: int, filters: SearchFilters) -> list[int]:
+        """The ``n`` best chunks by FTS5's BM25 for the OR of ``terms`` (exactly its ranking).
+
+        FTS5 scores every chunk that holds any query word, so a common word makes a query cost
+        a scan of its whole posting list (a fifth of a large library for "think"). From
+        :data:`BM25_SPLIT_MIN_POSTINGS` matches on, the ranking is computed by a MaxScore split
+        (Turtle & Flood 1995) that FTS5 can run: :meth:`_bm25_split`.
+        """
+        db = self.library.db
         where, params = filters.sql()
+        phrases = [fts_query([t]) for t in terms]
+        if int(db.scalar("SELECT coalesce(max(id), 0) FROM chunks")) < BM25_SPLIT_MIN_POSTINGS:
+            return [cid for cid, _ in self._bm25_query(" OR ".join(phrases), n, where, params)]
+        dfs = self._doc_freqs(phrases)
+        # Rarest first: the split below needs its essential phrases to come first in every query
+        # so that FTS5 adds the per-phrase scores in the same order (identical floats).
+        live = sorted((p for p in phrases if dfs[p] > 0), key=lambda p: dfs[p])
+        if not live:
+            return []
+        if len(live) == 1 or sum(dfs[p] for p in live) < BM25_SPLIT_MIN_POSTINGS:
+            return [cid for cid, _ in self._bm25_query(" OR ".join(live), n, where, params)]
+        return self._bm25_split(live, [dfs[p] for p in live], n, where, params)
+
+    def _bm25_split(
+        self, phrases: list[str], dfs: list[int], n: int, where: str, params: list[Any]
+    ) -> list[int]:
+        """BM25 top ``n`` of the OR of ``phrases`` (rarest first) without scoring most matches.
+
+        FTS5's ``bm25()`` is a sum over phrases of ``idf * tf * (k1 + 1) / (tf + k1 * (...))``,
+        so a phrase adds less than ``idf * (k1 + 1)`` to any chunk. Split the phrases into
+        rare ones E and common ones C: a chunk holding only C phrases scores below
+        ``U = sum of those bounds over C``. Two cheap queries give the exact score of every
+        chunk holding an E phrase that can reach the top ``n``: ``(E) AND (C)`` (all phrases
+        present once, so FTS5 scores them exactly as the full query) and ``E`` alone (exact for
+        chunks without C phrases; a chunk with C phrases missing from the first list scores
+        below its ``n``-th). If the ``n``-th best of the merge beats ``U``, no C-only chunk can
+        enter and the list is exactly the full query's (ties by chunk id in both). Otherwise
+        that ``n``-th score is a lower bound of the true one, which picks the split that will
+        succeed; when none is cheaper than the plain query, the plain query runs.
+        """
+        db = self.library.db
+        total = int(db.scalar("SELECT coalesce(max(id), 0) FROM chunks"))  # >= FTS5's row count
+        # A larger row count only raises the bound (idf grows with it), so it stays valid.
+        bound = [
+            (_BM25_K1 + 1.0) * max(1e-6, math.log((total - df + 0.5) / (df + 0.5))) for df in dfs
+        ]
+        beyond = [sum(bound[s:]) for s in range(len(phrases) + 1)]  # U when E = phrases[:s]
+        budget = BM25_SPLIT_MAX_SHARE * sum(dfs)  # postings of E worth scoring instead of all
+        split = 1 if dfs[0] <= budget else 0
+        while 0 < split < len(phrases):
+            rare, common = " OR ".join(phrases[:split]), " OR ".join(phrases[split:])
+            scores = {cid: s for cid, s in self._bm25_query(rare, n, where, params)}
+            # Scores of chunks holding common phrases too: exact, replacing the partial ones.
+            scores.update(self._bm25_query(f"({rare}) AND ({common})", n, where, params))
+            best = sorted(scores, key=lambda c: (scores[c], c))[:n]  # bm25() < 0, best first
+            if len(best) < n:  # too few chunks hold a rare phrase: C-only ones count too
+                break
+            threshold = -scores[best[-1]]
+            if threshold > beyond[split]:
+                return best
+            split = next(
+                (
+                    s
+                    for s in range(split + 1, len(phrases))
+                    if beyond[s] < threshold and sum(dfs[:s]) <= budget
+                ),
+                0,
+            )
+        return [cid for cid, _ in self._bm25_query(" OR ".join(phrases), n, where, params)]
+
+    def _bm25_query(
+        self, expression: str, n: int, where: str, params: list[Any]
+    ) -> list[tuple[int, float]]:
+        """``(chunk id, bm25)`` of the best ``n`` matches of an FTS5 expression, best first.
+
+        ``ORDER BY bm25(...)`` rather than ``ORDER BY rank``: the same order, but FTS5 sorts
+        every match for ``rank`` while SQLite keeps only the best ``n`` here (~1.6x faster on a
+        common word). Ties go by chunk id, so every way of computing a ranking agrees.
+        """
         if where == "1":
             # Without filters the joins only cost time: a common word matches tens of
             # thousands of chunks in a large library, and each match was joined before sorting.
-            rows = self.library.db.query(
-                "SELECT rowid AS id FROM chunk_fts WHERE chunk_fts MATCH ? ORDER BY rank LIMIT ?",
-                (fts_query(terms), n),
+            sql = (
+                "SELECT rowid, bm25(chunk_fts) FROM chunk_fts WHERE chunk_fts MATCH ? "
+                "ORDER BY 2, 1 LIMIT ?"
             )
+            args: list[Any] = [expression, n]
         else:
-            rows = self.library.db.query(
-                "SELECT chunk_fts.rowid AS id FROM chunk_fts "
+            sql = (
+                "SELECT chunk_fts.rowid, bm25(chunk_fts) FROM chunk_fts "
                 "JOIN chunks c ON c.id = chunk_fts.rowid JOIN media_items m ON m.id = c.media_id "
-                f"WHERE chunk_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
-                (fts_query(terms), *params, n),
+                f"WHERE chunk_fts MATCH ? AND {where} ORDER BY 2, 1 LIMIT ?"
             )
-        return [int(r["id"]) for r in rows]
+            args = [expression, *params, n]
+        db = self.library.db
+        with db.atomic():  # rows as tuples, no per-row dicts
+            rows = cast("list[tuple[int, float]]", db.conn.execute(sql, args).fetchall())
+        return [(int(cid), float(score)) for cid, score in rows]
+
+    def _doc_freqs(self, phrases: Sequence[str]) -> dict[str, int]:
+        """How many chunks hold each phrase (FTS5's own count for its idf), cached per content."""
+        db = self.library.db
+        version = self.library.content_version
+        out: dict[str, int] = {}
+        for phrase in phrases:
+            key = (version, phrase)
+            df: int | None = self._doc_freq_cache.get(key)
+            if df is None:
+                df = int(
+                    db.scalar("SELECT count(*) FROM chunk_fts WHERE chunk_fts MATCH ?", (phrase,))
+                )
+                self._doc_freq_cache.put(key, df)
+            out[phrase] = df
+        return out
 
     def _materialise(
         self,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import core.search
 from core.ingest import IngestOptions, ingest
 from core.library import Library
 from core.search import Searcher, SearchFilters, default_encoder, fts_query, query_terms
@@ -170,3 +172,21 @@ def test_any_query_never_raises(library: Library, query: str, k: int) -> None:
 
 def test_ten_thousand_characters(library: Library) -> None:
     assert Searcher(library).search("x" * 10_000 + " budget", k=3)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(query=st.lists(weird, max_size=6).map(" ".join))
+def test_any_query_through_the_bm25_split_is_the_plain_ranking(
+    library: Library, query: str
+) -> None:
+    # The split (normally from 20k chunks on) runs on this small library for every query.
+    searcher = Searcher(library)
+    terms = query_terms(query.replace("\x00", " ")[:10_000])  # what search() keeps of it
+    with patch.object(core.search, "BM25_SPLIT_MIN_POSTINGS", 1):
+        got = searcher.search(query, k=5, mode="bm25")
+        ranked = searcher._bm25(terms, 50, SearchFilters()) if terms else []
+    plain = searcher._bm25_query(fts_query(terms), 50, "1", []) if terms else []
+    assert ranked == [cid for cid, _ in plain]
+    assert [r.chunk_id for r in got] == ranked[:5]

@@ -1,4 +1,4 @@
-"""The quantized vector path (Hamming prefilter, int8 and exact re-rank) on 20k synthetic chunks.
+"""Search at scale: the quantized vector path on 20k synthetic chunks, the BM25 split.
 
 No embedding model: vectors are synthetic unit vectors shaped like MiniLM ones (a shared mean
 direction, topics, small leaves, noise), written through the real schema and vector writer.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ import pytest
 import core.search
 from core.db import MIGRATIONS, Database, utcnow
 from core.library import ItemMetadata, Library
-from core.search import Searcher, SearchFilters, write_vectors
+from core.search import Searcher, SearchFilters, fts_query, text_sha256, write_vectors
 from core.transcript import Segment
 
 DIM = 384
@@ -220,3 +221,103 @@ def test_migration_3_quantizes_existing_vectors(tmp_path: Path) -> None:
         codes = np.frombuffer(r["vector"], dtype=np.int8).astype(np.float32)
         assert np.corrcoef(codes, v)[0, 1] > 0.99
     db.close()
+
+
+def test_exact_rerank_reads_float_vectors_from_the_embedding_cache(tmp_path: Path) -> None:
+    lib = Library(tmp_path / "lib")
+    vectors = sample(2 * PER_ITEM, seed=8)
+    fill(lib, vectors)
+    encoder = FixedEncoder()
+    wrong = 7  # its cached vector is not the stored one (as if another model wrote it)
+    with lib.db.atomic():
+        lib.db.executemany(
+            "INSERT INTO embedding_cache (model_id, text_sha256, vector) VALUES (?, ?, ?)",
+            [
+                (
+                    encoder.model_id,
+                    text_sha256(f"chunk {i}"),
+                    (-v if i + 1 == wrong else v).tobytes(),
+                )
+                for i, v in enumerate(vectors)
+            ],
+        )
+        # Chunks 1-5 lose their float vector in sqlite-vec: only the cache can supply it.
+        lib.db.execute("DELETE FROM chunk_vec WHERE chunk_id <= 5")
+    searcher = Searcher(lib, encoder=encoder)
+    ids = [1, 2, 3, 4, 5, wrong, 8]
+    int8 = {
+        cid: np.frombuffer(
+            lib.db.scalar("SELECT vector FROM chunk_vec_int8 WHERE chunk_id = ?", (cid,)), np.int8
+        )
+        for cid in ids
+    }
+    with lib.db.atomic():
+        got = searcher._float_vectors(ids, int8)
+    assert sorted(got) == ids
+    for cid in ids:
+        assert np.array_equal(got[cid], vectors[cid - 1]), cid
+    # The ranking re-scores its head with those vectors: the stored neighbour comes first.
+    assert searcher._vector_quantized(vectors[wrong - 1], 10, SearchFilters())[0] == wrong
+    lib.close()
+
+
+def zipf_texts(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """``n`` texts of 10-150 pseudo-words drawn by a Zipf law (a few words in most texts)."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("bcdfghjklmnpqrstvwxz"))
+    vocab = [
+        "".join(rng.choice(letters, 3)) + "o" + "".join(rng.choice(letters, 2)) for _ in range(400)
+    ]
+    vocab = list(dict.fromkeys(vocab))
+    weights = 1.0 / np.arange(1, len(vocab) + 1) ** 1.1
+    weights /= weights.sum()
+    texts = [" ".join(rng.choice(vocab, int(rng.integers(10, 150)), p=weights)) for _ in range(n)]
+    return texts, vocab
+
+
+def test_bm25_split_returns_exactly_the_full_query_ranking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = Library(tmp_path / "lib")
+    texts, vocab = zipf_texts(3000, seed=9)
+    now = utcnow()
+    with lib.db.atomic():
+        lib.db.executemany(
+            "INSERT INTO media_items (id, path, kind, title, status, added_at, updated_at) "
+            "VALUES (?, ?, ?, ?, 'ready', ?, ?)",
+            [(m, f"/m{m}", KINDS[m % 4], f"m{m}", now, now) for m in range(1, 7)],
+        )
+        lib.db.executemany(
+            "INSERT INTO chunks (id, media_id, idx, start, end, text, first_segment, "
+            "last_segment) VALUES (?, ?, ?, 0, 1, ?, 0, 0)",
+            [(i + 1, i // PER_ITEM + 1, i % PER_ITEM, t) for i, t in enumerate(texts)],
+        )
+    monkeypatch.setattr(core.search, "BM25_SPLIT_MIN_POSTINGS", 200)
+    searcher = Searcher(lib, encoder=FixedEncoder())
+    expressions: list[str] = []
+    original = Searcher._bm25_query
+
+    def spy(self: Searcher, expression: str, n: int, where: str, params: list[Any]) -> Any:
+        expressions.append(expression)
+        return original(self, expression, n, where, params)
+
+    monkeypatch.setattr(Searcher, "_bm25_query", spy)
+    rng = np.random.default_rng(10)
+    queries = [
+        list(rng.choice(vocab[:40], int(rng.integers(2, 5)), replace=False)) for _ in range(40)
+    ]
+    queries += [[vocab[0]], [vocab[0], vocab[1]], [vocab[0], "absent"], [vocab[300], vocab[1]]]
+    split_answers = 0
+    for terms in queries:
+        for filters in (SearchFilters(), SearchFilters(kinds=("video", "audio"))):
+            where, params = filters.sql()
+            for n in (10, 50):
+                expressions.clear()
+                got = searcher._bm25(terms, n, filters)
+                full = " OR ".join(fts_query([t]) for t in terms)
+                split_answers += bool(expressions) and full not in expressions
+                assert got == [c for c, _ in original(searcher, full, n, where, params)], terms
+    # The split, not the full query, answered most of them (common words are cheap to skip).
+    assert split_answers >= 0.5 * 2 * 2 * len(queries), split_answers
+    assert searcher._bm25(["absent", "nowhere"], 10, SearchFilters()) == []
+    lib.close()

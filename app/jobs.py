@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QFileSystemWatcher,
     QModelIndex,
     QObject,
@@ -29,6 +28,7 @@ from PySide6.QtCore import (
 )
 
 from app.services import IngestUpdate, LibraryService, UserMessage
+from app.tablemodel import RowsModel
 from app.workers import ErrorNotifier, IngestRunner, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 
 @dataclass
 class Job:
-    """One file to ingest."""
+    """One file to ingest, or one item to annotate (``kind``)."""
 
     path: str
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -59,17 +59,25 @@ class Job:
     message: str = ""
     item_id: int | None = None
     updated: float = field(default_factory=time.time)
+    kind: str = "ingest"  # or "annotate": tag the library item ``item_id``
+    title: str = ""
 
     @property
     def name(self) -> str:
-        """The file name."""
+        """What the Jobs table shows: the file name, or "Tag: <title>"."""
+        if self.kind == "annotate":
+            return f"Tag: {self.title or self.item_id}"
         return Path(self.path).name
 
 
-class JobQueue(QAbstractTableModel):
-    """The queue of ingest jobs, as a table: file, status, progress, message."""
+class JobQueue(RowsModel):
+    """The queue of ingest and annotation jobs, as a table: job, status, progress, message.
 
-    COLUMNS = ("File", "Status", "Progress", "Message")
+    Jobs run one at a time in the background process (transcription and tagging both want
+    the CPU). An item that finishes ingesting is queued for tagging when ``auto_annotate``.
+    """
+
+    COLUMNS = ("Job", "Status", "Progress", "Message")
     library_changed = Signal()  # an item was added, started, finished or failed
     counts_changed = Signal(int)  # active jobs
 
@@ -89,26 +97,15 @@ class JobQueue(QAbstractTableModel):
         self.jobs: list[Job] = []
         self.paused = False
         self.running = False  # set by start(); the queue does nothing before
+        self.auto_annotate = True
         runner.update.connect(self._on_update)
         self._load()
 
     # -- model ------------------------------------------------------------------------------
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        """Number of rows (Qt model API)."""
-        return 0 if parent.isValid() else len(self.jobs)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        """Number of columns (Qt model API)."""
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        """Column titles (Qt model API)."""
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+    def rows(self) -> list[Any]:
+        """The rows shown (the table model's data)."""
+        return self.jobs
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """Cell contents for a role (Qt model API)."""
@@ -165,6 +162,32 @@ class JobQueue(QAbstractTableModel):
             self._pump()
         return added
 
+    def enqueue_annotation(self, items: Iterable[tuple[int, str]]) -> list[Job]:
+        """Queue ``(item id, title)`` pairs for tagging (an item already queued is not twice).
+
+        Tagging is cheap for items whose content, model and prompt did not change: the engine
+        skips them, so queueing a whole library again is safe.
+        """
+        added: list[Job] = []
+        by_item = {j.item_id: j for j in self.jobs if j.kind == "annotate"}
+        for item_id, title in items:
+            existing = by_item.get(item_id)
+            if existing is not None:
+                if existing.state not in ACTIVE:
+                    self._reset(existing)
+                    added.append(existing)
+                continue
+            job = Job("", item_id=item_id, kind="annotate", title=title)
+            self.beginInsertRows(QModelIndex(), len(self.jobs), len(self.jobs))
+            self.jobs.append(job)
+            self.endInsertRows()
+            by_item[item_id] = job
+            added.append(job)
+        if added:
+            self._changed()
+            self._pump()
+        return added
+
     def cancel(self, job_id: str) -> None:
         """Cancel a queued or running job (a running one's process is terminated)."""
         job = self.job(job_id)
@@ -172,7 +195,7 @@ class JobQueue(QAbstractTableModel):
             return
         if job.state == "running" and self.runner.current == job.id:
             self.runner.cancel()
-            if job.item_id is not None:
+            if job.item_id is not None and job.kind == "ingest":
                 try:
                     self.library.mark_interrupted(job.item_id, "Cancelled; retry it from Jobs.")
                 except Exception as exc:  # noqa: BLE001 - the item stays 'ingesting'; no dialog
@@ -238,7 +261,10 @@ class JobQueue(QAbstractTableModel):
         if job is None:
             return
         self._set(job, state="running", progress=0.0, message="")
-        self.runner.submit(job.id, Path(job.path))
+        if job.kind == "annotate" and job.item_id is not None:
+            self.runner.submit_annotation(job.id, job.item_id)
+        else:
+            self.runner.submit(job.id, Path(job.path))
 
     def _on_update(self, update: IngestUpdate) -> None:
         job = self.job(update.job_id)
@@ -250,12 +276,18 @@ class JobQueue(QAbstractTableModel):
             self.library_changed.emit()
         elif kind == "progress":
             self._set(job, save=False, progress=update.fraction)
+        elif kind == "done" and job.kind == "annotate":
+            self._set(job, state="done", progress=1.0, message=update.message or "Tagged")
+            self.library_changed.emit()
         elif kind == "done":
             lang = f"Language: {update.message}" if update.message else ""
             self._set(job, state="done", progress=1.0, item_id=update.item_id, message=lang)
             self.library_changed.emit()
+            if self.auto_annotate and update.item_id is not None:
+                self.enqueue_annotation([(update.item_id, Path(job.path).stem)])
         elif kind == "skipped":
-            self._set(job, state="skipped", progress=1.0, message="Unchanged since last ingest")
+            unchanged = "Tags are up to date" if job.kind == "annotate" else "Unchanged"
+            self._set(job, state="skipped", progress=1.0, message=unchanged)
             self.library_changed.emit()
         elif kind == "failed":
             self._set(job, state="failed", message=update.message, item_id=update.item_id)

@@ -146,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             app.processEvents()
             shot("home")
 
+            review = window.review_view
+            window.show_view("Review")
+            wait(lambda: not review.loading and bool(review.cards), 60, "the review queue")
+            shot("review")
+
             window.show_view("Settings")
             shot("settings")
 

@@ -101,6 +101,9 @@ class LibraryItem:
     path: str
     error: str | None
     added_at: str
+    topics: tuple[str, ...] = ()
+    mood: str | None = None
+    rating: str | None = None
 
     @property
     def playable(self) -> bool:
@@ -108,8 +111,8 @@ class LibraryItem:
         return self.kind in ("audio", "video")
 
     @classmethod
-    def from_core(cls, item: MediaItem) -> LibraryItem:
-        """Copy the fields the app shows from a ``core`` item."""
+    def from_core(cls, item: MediaItem, facets: Any = None) -> LibraryItem:
+        """Copy the fields the app shows from a ``core`` item and its annotation facets."""
         return cls(
             item.id,
             item.title,
@@ -120,6 +123,9 @@ class LibraryItem:
             item.path,
             item.error,
             item.added_at,
+            tuple(facets.topics) if facets else (),
+            facets.mood if facets else None,
+            facets.rating if facets else None,
         )
 
 
@@ -327,6 +333,13 @@ class SettingsService:
         self.store.sync()
 
 
+def vocabularies() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The fixed topic, mood and safety-rating labels (for facet menus)."""
+    from core.taxonomy import MOODS, RATINGS, TOPICS
+
+    return TOPICS, MOODS, RATINGS
+
+
 def default_library_dir() -> Path:
     """``$MEDIAMIND_LIBRARY`` or the user data directory's library."""
     from core.paths import default_library_dir as core_default
@@ -346,6 +359,23 @@ def model_overview() -> list[tuple[str, str, bool]]:
     from core.registry import model_statuses
 
     return [(s.name, s.task, s.installed) for s in model_statuses()]
+
+
+def install_model(source: Path, model: str | None) -> tuple[str, Path]:
+    """Check a model picked in Settings and copy it into the model directory (seconds).
+
+    Args:
+        source: The file or folder the user picked.
+        model: A registered model's name (``base``), or ``None`` for a GGUF of the user's own.
+
+    Returns:
+        A one-line result for the page, and where the model now is.
+    """
+    from core.registry import get_spec, install_model_from
+
+    result = install_model_from(source, get_spec(model) if model else None)
+    check = "checksum verified" if result.verified else "GGUF signature checked"
+    return f"{result.name} added ({result.size / 1e6:.0f} MB, {check}).", result.path
 
 
 # -- library ------------------------------------------------------------------------------------
@@ -384,8 +414,12 @@ class LibraryService:
             return self._library
 
     def items(self) -> list[LibraryItem]:
-        """Every item, oldest first."""
-        return [LibraryItem.from_core(i) for i in self.library().items()]
+        """Every item, oldest first, with its topics, mood and rating once annotated."""
+        from core.annotate.store import library_facets
+
+        lib = self.library()
+        facets = library_facets(lib)
+        return [LibraryItem.from_core(i, facets.get(i.id)) for i in lib.items()]
 
     def item(self, item_id: int) -> LibraryItem:
         """One item.
@@ -483,8 +517,26 @@ class SearchService:
         """Whether the searcher (and so the model) exists yet."""
         return self._searcher is not None
 
-    def search(self, query: str, kind: str | None = None, k: int = 20) -> list[SearchHit]:
-        """The best ``k`` moments for ``query``, optionally of one kind of media."""
+    def search(
+        self,
+        query: str,
+        kind: str | None = None,
+        k: int = 20,
+        *,
+        topic: str | None = None,
+        mood: str | None = None,
+        max_rating: str | None = None,
+    ) -> list[SearchHit]:
+        """The best ``k`` moments for ``query``, with optional facets.
+
+        Args:
+            query: What to look for.
+            kind: Only this kind of media.
+            k: How many moments.
+            topic: Only items tagged with this topic.
+            mood: Only items with this mood.
+            max_rating: Only items rated at most this (unrated items are left out).
+        """
         from core.search import Searcher, SearchFilters
 
         with self._lock:
@@ -493,7 +545,12 @@ class SearchService:
 
                 self._library = Library(self.directory)
                 self._searcher = Searcher(self._library)
-            filters = SearchFilters(kinds=(kind,) if kind else ())
+            filters = SearchFilters(
+                kinds=(kind,) if kind else (),
+                topics=(topic,) if topic else (),
+                moods=(mood,) if mood else (),
+                max_rating=max_rating,
+            )
             results = self._searcher.search(query, k=k, filters=filters)
         return [
             SearchHit(
@@ -565,13 +622,26 @@ def _serve(tasks: Any, updates: Any, run: Any, update: Any) -> None:
     updates.join_thread()
 
 
+def _annotate(annotator: Any, job_id: str, item_id: int) -> Iterator[IngestUpdate]:
+    """Tag one item, as :class:`IngestUpdate` messages (``skipped`` when already up to date)."""
+    from core.annotate import annotate
+
+    for ev in annotate(annotator.library, [item_id], annotator=annotator):
+        if ev.kind in ("started", "progress", "done", "skipped", "failed"):
+            message = ev.message if ev.kind == "failed" else ""
+            if ev.kind == "done":
+                message = f"Tagged in {ev.seconds:.1f} s"
+            yield IngestUpdate(job_id, ev.kind, ev.fraction, ev.media_id, message)
+
+
 def ingest_process_main(library_dir: str, tasks: Any, updates: Any) -> None:
     """Entry point of the ingest process: run jobs from ``tasks`` until ``None`` arrives.
 
-    Each task is ``(job_id, path, IngestSettings)``; every engine event goes back on
-    ``updates`` as an :class:`IngestUpdate`, then a ``finished`` one. Models stay loaded
-    between jobs. Killing the process at any moment is safe: the engine writes each item in
-    one transaction and redoes an interrupted item next time.
+    Each task is ``(job_id, "ingest", path, IngestSettings)`` or ``(job_id, "annotate",
+    item_id, llm_path)``; every engine event goes back on ``updates`` as an
+    :class:`IngestUpdate`, then a ``finished`` one. Models stay loaded between jobs. Killing
+    the process at any moment is safe: the engine writes in transactions and redoes an
+    interrupted item next time.
     """
     with contextlib.suppress(AttributeError, OSError):
         os.nice(10)  # background work: the desktop and the GUI come first
@@ -579,11 +649,20 @@ def ingest_process_main(library_dir: str, tasks: Any, updates: Any) -> None:
     from core.library import Library
 
     libraries: list[Library] = []
+    annotators: dict[str, Any] = {}  # by LLM path: models load once per process
 
-    def run(task: tuple[str, str, IngestSettings]) -> Iterator[IngestUpdate]:
-        job_id, path, settings = task
+    def run(task: tuple[str, str, Any, Any]) -> Iterator[IngestUpdate]:
+        job_id, kind, target, settings = task
         if not libraries:
             libraries.append(Library(library_dir))
+        if kind == "annotate":
+            from core.annotate import Annotator
+
+            if settings not in annotators:
+                annotators[settings] = Annotator(libraries[0], llm=settings or None)
+            yield from _annotate(annotators[settings], job_id, int(target))
+            return
+        path = target
         options = IngestOptions(
             model=settings.model,
             threads=settings.threads,
@@ -683,8 +762,13 @@ class IngestService:
         return EngineProcess(ingest_process_main, (str(self.directory),), "mediamind-ingest")
 
     def task(self, job_id: str, path: Path) -> tuple[Any, ...]:
-        """The task message for one job, with the settings it runs with now."""
-        return (job_id, str(path), self.current_settings())
+        """The task message for one ingest job, with the settings it runs with now."""
+        return (job_id, "ingest", str(path), self.current_settings())
+
+    def annotate_task(self, job_id: str, item_id: int) -> tuple[Any, ...]:
+        """The task message for tagging one item with the LLM chosen in Settings."""
+        llm = self.settings.llm_path if self.settings else None
+        return (job_id, "annotate", item_id, str(llm) if llm else "")
 
 
 # -- answers in a spawned process -------------------------------------------------------------
@@ -875,6 +959,101 @@ class HomeService:
             self._library = self._recs = None
 
 
+# -- annotation review ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewCard:
+    """One machine tag to review.
+
+    Attributes:
+        tag_id: The tag.
+        media_id: Its item.
+        title: The item's title.
+        type: ``summary``, ``topic``, ``mood``, ``entity`` or ``safety``.
+        value: The tag's value (label, name, rating or summary text).
+        display: One-line rendering (entity type, safety reasons).
+        confidence: The annotator's confidence, 0..1.
+        source: ``lowest`` (lowest confidence first) or ``random`` (the unbiased sample).
+        context: Supporting moments as ``(start seconds, text)``.
+        choices: Allowed values for an edit (empty: free text).
+        status: ``auto``, or after review ``accepted``, ``edited`` or ``rejected``.
+    """
+
+    tag_id: int
+    media_id: int
+    title: str
+    type: str
+    value: str
+    display: str
+    confidence: float
+    source: str
+    context: tuple[tuple[float, str], ...]
+    choices: tuple[str, ...]
+    status: str = "auto"
+
+
+class ReviewService:
+    """The annotation review queue, on its own connection (call from a worker)."""
+
+    def __init__(self, directory: Path) -> None:
+        """Bind to a library directory; the connection opens on first use."""
+        self.directory = Path(directory).expanduser()
+        self._library: Library | None = None
+        self._lock = threading.Lock()
+
+    def _lib(self) -> Library:
+        if self._library is None:
+            from core.library import Library
+
+            self._library = Library(self.directory)
+        return self._library
+
+    def queue(self, n: int = 20) -> list[ReviewCard]:
+        """The next tags to review: lowest confidence first, then the random sample."""
+        from core.annotate import review_queue
+
+        with self._lock:
+            tasks = review_queue(self._lib(), n)
+        return [
+            ReviewCard(
+                t.tag.id,
+                t.tag.media_id,
+                t.title,
+                t.tag.type,
+                t.tag.value,
+                t.tag.display,
+                t.tag.confidence,
+                t.source,
+                tuple((start, text) for _cid, start, text in t.context),
+                t.choices,
+                t.tag.status,
+            )
+            for t in tasks
+        ]
+
+    def decide(self, card: ReviewCard, decision: str, new_value: str | None = None) -> ReviewCard:
+        """Accept, reject or edit a tag; it becomes gold and annotation never overwrites it.
+
+        Raises:
+            UsageError: An edit value that is not allowed (e.g. an entity not in the item).
+        """
+        from dataclasses import replace
+
+        from core.annotate import record_review
+
+        with self._lock:
+            tag = record_review(self._lib(), card.tag_id, decision, new_value)
+        return replace(card, value=tag.value, display=tag.display, status=tag.status)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            if self._library is not None:
+                self._library.close()
+            self._library = None
+
+
 # -- the bundle ---------------------------------------------------------------------------------
 
 
@@ -888,6 +1067,7 @@ class Services:
     settings: SettingsService
     ask: AskService
     home: HomeService
+    review: ReviewService
 
     @classmethod
     def open(cls, directory: Path, settings: SettingsService) -> Services:
@@ -900,6 +1080,7 @@ class Services:
             settings,
             AskService(directory, settings),
             HomeService(directory),
+            ReviewService(directory),
         )
 
     @property
@@ -910,5 +1091,6 @@ class Services:
     def close(self) -> None:
         """Close database connections."""
         self.home.close()
+        self.review.close()
         self.search.close()
         self.library.close()

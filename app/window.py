@@ -29,6 +29,7 @@ from app.views.home import HomeView
 from app.views.jobs import JobsView
 from app.views.library import LibraryView
 from app.views.player import PlayerView
+from app.views.review import ReviewView
 from app.views.search import SearchView
 from app.views.settings import SettingsView
 from app.workers import AskRunner, ErrorNotifier, IngestRunner, WorkerPool
@@ -67,12 +68,12 @@ def _esc(text: str) -> str:
 
 
 class MainWindow(QMainWindow):
-    """MediaMind's window. Views: Home, Library, Search, Ask, Player, Jobs, Settings (Ctrl+1..)."""
+    """MediaMind's window: a sidebar of views (see VIEWS), Ctrl+1.. switch between them."""
 
     first_paint = Signal()
     ready = Signal()  # painted once and the library's first data load has arrived
 
-    VIEWS = ("Home", "Library", "Search", "Ask", "Player", "Jobs", "Settings")
+    VIEWS = ("Home", "Library", "Search", "Ask", "Player", "Review", "Jobs", "Settings")
 
     def __init__(self, services: Services, autostart_jobs: bool = True) -> None:
         super().__init__()
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         self.search_view = SearchView(services.search, self.pool)
         self.ask_view = AskView(self.ask_runner, self.notifier)
         self.player_view = PlayerView(services.library, self.notifier)
+        self.review_view = ReviewView(services.review, self.pool)
         self.jobs_view = JobsView(self.jobs)
         self.settings_view = SettingsView(services.settings, services.directory, self.pool)
         self.views: list[QWidget] = [
@@ -105,6 +107,7 @@ class MainWindow(QMainWindow):
             self.search_view,
             self.ask_view,
             self.player_view,
+            self.review_view,
             self.jobs_view,
             self.settings_view,
         ]
@@ -201,10 +204,12 @@ class MainWindow(QMainWindow):
         self.library_view.import_requested.connect(self._queue_files)
         self.library_view.open_requested.connect(lambda mid: self.open_at(mid, 0.0))
         self.library_view.watch_requested.connect(self.settings_view.add_watched)
+        self.library_view.annotate_requested.connect(self.jobs.enqueue_annotation)
         self.library_view.loaded.connect(self._on_loaded)
         self.search_view.play_requested.connect(self.open_at)
         self.ask_view.play_requested.connect(self.open_at)
         self.home_view.play_requested.connect(self.open_at)
+        self.review_view.play_requested.connect(self.open_at)
         self.player_view.watch_event.connect(self._record_watch)
         self.jobs.library_changed.connect(self.home_view.mark_stale)
         self.jobs_view.open_requested.connect(lambda mid: self.open_at(mid, 0.0))
@@ -238,6 +243,8 @@ class MainWindow(QMainWindow):
             self.home_view.reload_if_stale()
         elif widget is self.ask_view and not self._closed:
             self.ask_view.warm()
+        elif widget is self.review_view:
+            self.review_view.reload_once()
 
     def current_view(self) -> QWidget:
         """The view on screen."""

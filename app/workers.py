@@ -315,8 +315,12 @@ class IngestRunner(ProcessRunner):
         return IngestUpdate(job_id, kind, message=message, fix=fix or None)
 
     def submit(self, job_id: str, path: Path) -> None:
-        """Start a job (the runner must be idle)."""
+        """Start ingesting a file (the runner must be idle)."""
         self._run(job_id, self.service.task(job_id, path))
+
+    def submit_annotation(self, job_id: str, item_id: int) -> None:
+        """Start tagging a library item (the runner must be idle)."""
+        self._run(job_id, self.service.annotate_task(job_id, item_id))
 
 
 class AskRunner(ProcessRunner):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.data import shared_data
 from bench.wer import corpus_wer, edit_ops, normalize
 from core.ingest import IngestOptions, ingest
 from core.library import Library
@@ -34,8 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def shared_speech() -> Path:
     """The speech folder of the shared evaluation data."""
-    env = os.environ.get("MEDIAMIND_SHARED_DATA")
-    return (Path(env) if env else REPO.parent / "shared" / "data") / "speech"
+    return shared_data("speech")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import tempfile
@@ -23,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bench.data import shared_data
 from core.ingest import import_transcript
 from core.library import Library
 from core.search import Searcher, SearchSettings
@@ -34,8 +34,7 @@ MARKER = re.compile(r"\{[a-z_]+\}")
 
 def retrieval_dir() -> Path:
     """The retrieval folder of the shared evaluation data."""
-    env = os.environ.get("MEDIAMIND_SHARED_DATA")
-    return (Path(env) if env else REPO.parent / "shared" / "data") / "retrieval"
+    return shared_data("retrieval")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -31,7 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services import KINDS, LibraryItem, LibraryService, format_time
+from app.services import KINDS, LibraryItem, LibraryService, format_time, vocabularies
+from app.tablemodel import RowsModel
 from app.workers import WorkerPool
 
 SortRole = Qt.ItemDataRole.UserRole + 1
@@ -49,30 +49,21 @@ MEDIA_FILTER = (
 )
 
 
-class LibraryModel(QAbstractTableModel):
+_TOPICS, _MOODS, RATINGS = vocabularies()  # ratings, least strict first, for sorting
+
+
+class LibraryModel(RowsModel):
     """The library's items as rows: title, kind, duration, status, language."""
 
-    COLUMNS = ("Title", "Kind", "Duration", "Status", "Language")
+    COLUMNS = ("Title", "Kind", "Duration", "Status", "Language", "Topics", "Mood", "Safety")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.items: list[LibraryItem] = []
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        """Number of rows (Qt model API)."""
-        return 0 if parent.isValid() else len(self.items)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        """Number of columns (Qt model API)."""
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        """Column titles (Qt model API)."""
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+    def rows(self) -> list[Any]:
+        """The rows shown (the table model's data)."""
+        return self.items
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """Cell contents for a role (Qt model API)."""
@@ -89,6 +80,9 @@ class LibraryModel(QAbstractTableModel):
                 format_time(item.duration) if item.duration else "-",
                 STATUS_LABELS.get(item.status, item.status),
                 item.language or "-",
+                ", ".join(item.topics) or "-",
+                item.mood or "-",
+                item.rating or "-",
             )[col]
         if role == SortRole:
             return (
@@ -97,6 +91,10 @@ class LibraryModel(QAbstractTableModel):
                 item.duration or 0.0,
                 item.status,
                 item.language or "",
+                ", ".join(item.topics),
+                item.mood or "",
+                # Ratings sort by strictness, unrated last.
+                RATINGS.index(item.rating) if item.rating in RATINGS else len(RATINGS),
             )[col]
         if role == Qt.ItemDataRole.ToolTipRole:
             return item.error if item.error and col == 3 else item.path
@@ -155,7 +153,10 @@ class LibraryFilter(QSortFilterProxyModel):
             return False
         if not self.text:
             return True
-        hay = f"{item.title} {item.kind} {item.status} {item.language or ''} {item.path}"
+        hay = (
+            f"{item.title} {item.kind} {item.status} {item.language or ''} {item.path} "
+            f"{' '.join(item.topics)} {item.mood or ''} {item.rating or ''}"
+        )
         return self.text in hay.lower()
 
 
@@ -165,6 +166,7 @@ class LibraryView(QWidget):
     import_requested = Signal(list)  # list[Path] of files to queue
     open_requested = Signal(int)  # media id
     watch_requested = Signal(str)  # a folder to watch
+    annotate_requested = Signal(list)  # list[(item id, title)] to tag
     loaded = Signal()  # items were (re)loaded
 
     def __init__(
@@ -178,7 +180,7 @@ class LibraryView(QWidget):
 
         heading = QLabel("Library")
         heading.setObjectName("heading")
-        self.filter_edit = QLineEdit(placeholderText="Filter by title, kind, status…")
+        self.filter_edit = QLineEdit(placeholderText="Filter by title, kind, status, topic, mood…")
         self.filter_edit.setClearButtonEnabled(True)
         self.kind_combo = QComboBox()
         self.kind_combo.addItem("All kinds", "")
@@ -188,6 +190,12 @@ class LibraryView(QWidget):
         self.add_folder_button = QPushButton("Add folder…")
         self.watch_button = QPushButton("Watch folder…")
         self.watch_button.setToolTip("Ingest new and changed files in a folder automatically")
+        self.tag_button = QPushButton("Tag all")
+        self.tag_button.setToolTip(
+            "Tag every transcribed item (summary, topics, mood, entities, safety) with the local "
+            "language model; unchanged items are skipped"
+        )
+        self.tag_button.clicked.connect(self.annotate_all)
 
         top = QHBoxLayout()
         top.addWidget(heading)
@@ -195,6 +203,7 @@ class LibraryView(QWidget):
         top.addWidget(self.add_files_button)
         top.addWidget(self.add_folder_button)
         top.addWidget(self.watch_button)
+        top.addWidget(self.tag_button)
         bar = QHBoxLayout()
         bar.addWidget(self.filter_edit, 1)
         bar.addWidget(self.kind_combo)
@@ -299,6 +308,12 @@ class LibraryView(QWidget):
         if folder:
             self.import_paths([Path(folder)])
 
+    def annotate_all(self) -> None:
+        """Queue every ready item for tagging."""
+        ready = [(i.id, i.title) for i in self.model.items if i.status == "ready"]
+        if ready:
+            self.annotate_requested.emit(ready)
+
     def watch_folder(self) -> None:
         """Ask for a folder to watch."""
         folder = QFileDialog.getExistingDirectory(self, "Watch a folder")
@@ -337,6 +352,13 @@ class LibraryView(QWidget):
                 [Path(i.path) for i in items if i.kind != "transcript"]
             )
         )
+        tag = QAction("Tag again", menu)
+        tag.triggered.connect(
+            lambda: self.annotate_requested.emit(
+                [(i.id, i.title) for i in items if i.status == "ready"]
+            )
+        )
         menu.addAction(play)
         menu.addAction(again)
+        menu.addAction(tag)
         menu.popup(self.table.viewport().mapToGlobal(pos))

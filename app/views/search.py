@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services import KINDS, SearchHit, SearchService, UserMessage
+from app.services import KINDS, SearchHit, SearchService, UserMessage, vocabularies
 from app.workers import WorkerPool
 
 HitRole = Qt.ItemDataRole.UserRole + 1
@@ -107,11 +107,25 @@ class SearchView(QWidget):
         self.kind.addItem("All kinds", "")
         for kind in KINDS:
             self.kind.addItem(kind.capitalize(), kind)
+        topics, moods, ratings = vocabularies()
+        self.topic = self._facet("All topics", topics, "Only items tagged with this topic")
+        self.mood = self._facet("Any mood", moods, "Only items with this mood")
+        self.rating = self._facet(
+            "Any rating",
+            ratings,
+            "Family filter: only items rated at most this (items not annotated yet are hidden)",
+            names=[f"Up to {r}" for r in ratings],
+        )
         self.button = QPushButton("Search")
         row = QHBoxLayout()
         row.addWidget(self.query, 1)
-        row.addWidget(self.kind)
         row.addWidget(self.button)
+        facets = QHBoxLayout()
+        facets.addWidget(self.kind)
+        facets.addWidget(self.topic)
+        facets.addWidget(self.mood)
+        facets.addWidget(self.rating)
+        facets.addStretch(1)
         self.status = QLabel("Type a question or a few words and press Enter.")
         self.status.setObjectName("muted")
         self.results = QListWidget()
@@ -125,14 +139,27 @@ class SearchView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(heading)
         layout.addLayout(row)
+        layout.addLayout(facets)
         layout.addWidget(self.status)
         layout.addWidget(self.results, 1)
 
         self.query.returnPressed.connect(self.run)
         self.button.clicked.connect(self.run)
-        self.kind.currentIndexChanged.connect(lambda _i: self.query.text().strip() and self.run())
+        for combo in (self.kind, self.topic, self.mood, self.rating):
+            combo.currentIndexChanged.connect(lambda _i: self.query.text().strip() and self.run())
         self.results.itemActivated.connect(self._play)  # double-click or Enter
         self.query.installEventFilter(self)
+
+    @staticmethod
+    def _facet(
+        everything: str, values: tuple[str, ...], tip: str, names: list[str] | None = None
+    ) -> QComboBox:
+        combo = QComboBox()
+        combo.setToolTip(tip)
+        combo.addItem(everything, "")
+        for value, name in zip(values, names or values, strict=True):
+            combo.addItem(name, value)
+        return combo
 
     def focus_query(self) -> None:
         """Put the cursor in the query box with its text selected."""
@@ -153,10 +180,14 @@ class SearchView(QWidget):
             else "Searching… (the first search loads the search model)"
         )
         kind = self.kind.currentData() or None
+        # Read the widgets here, on the GUI thread; the worker only gets plain values.
+        facets = {
+            "topic": self.topic.currentData() or None,
+            "mood": self.mood.currentData() or None,
+            "max_rating": self.rating.currentData() or None,
+        }
         self.pool.submit(
-            self.search_service.search,
-            text,
-            kind,
+            lambda: self.search_service.search(text, kind, **facets),
             on_result=lambda hits: self._show(request, hits),
             on_error=lambda msg: self._failed(request, msg),
         )

@@ -28,6 +28,8 @@ from app.services import (
     PRIVACY_STATEMENT,
     WHISPER_MODELS,
     SettingsService,
+    UserMessage,
+    install_model,
     model_overview,
     physical_cores,
 )
@@ -113,6 +115,40 @@ class SettingsView(QWidget):
         self.models_label.setObjectName("muted")
         self.models_label.setWordWrap(True)
         form2.addRow("Models", self.models_label)
+        # Models that are not bundled are added by picking their files; core checks them
+        # against the registry's checksums and copies them into the model directory.
+        self.add_base = QPushButton("Add Whisper base from a folder…")
+        self.add_base.setToolTip(
+            "Pick a folder holding Whisper base (model.bin, or the two halves from its "
+            "packages, with config.json, tokenizer.json and vocabulary.txt)"
+        )
+        self.install_note = QLabel("")
+        self.install_note.setObjectName("muted")
+        self.install_note.setWordWrap(True)
+        base_row = QHBoxLayout()
+        base_row.addWidget(self.add_base)
+        base_row.addStretch(1)
+        form2.addRow("", base_row)
+        form2.addRow("", self.install_note)
+
+        # -- answers ----------------------------------------------------------------------
+        self.llm_label = QLabel("")
+        self.llm_label.setWordWrap(True)
+        self.llm_pick = QPushButton("Add a GGUF model…")
+        self.llm_default = QPushButton("Use the built-in model")
+        llm_row = QHBoxLayout()
+        llm_row.addWidget(self.llm_pick)
+        llm_row.addWidget(self.llm_default)
+        llm_row.addStretch(1)
+        llm_box = QGroupBox("Answers")
+        form3 = QFormLayout(llm_box)
+        form3.addRow("Language model", self.llm_label)
+        form3.addRow("", llm_row)
+        self.llm_note = QLabel("")
+        self.llm_note.setObjectName("muted")
+        self.llm_note.setWordWrap(True)
+        form3.addRow("", self.llm_note)
+        self._show_llm()
 
         # -- appearance and privacy -------------------------------------------------------
         self.dark = QCheckBox("Dark mode  (Ctrl+Shift+D)")
@@ -127,7 +163,7 @@ class SettingsView(QWidget):
         body = QWidget()
         col = QVBoxLayout(body)
         col.addWidget(heading)
-        for box in (library_box, ingest_box, look_box, privacy_box):
+        for box in (library_box, ingest_box, llm_box, look_box, privacy_box):
             col.addWidget(box)
         col.addStretch(1)
         scroll = QScrollArea()
@@ -145,6 +181,9 @@ class SettingsView(QWidget):
         self.threads.valueChanged.connect(self._save_ingest)
         self.prefer_subs.toggled.connect(self._save_ingest)
         self.dark.toggled.connect(self.dark_changed)
+        self.add_base.clicked.connect(self._add_whisper_base)
+        self.llm_pick.clicked.connect(self._add_gguf)
+        self.llm_default.clicked.connect(self._use_default_llm)
 
     def showEvent(self, event: QShowEvent) -> None:
         """Check the installed models the first time the page is shown."""
@@ -222,3 +261,59 @@ class SettingsView(QWidget):
             prefer_subtitles=self.prefer_subs.isChecked(),
         )
         self.settings.sync()
+
+    # -- models added by hand ---------------------------------------------------------------
+
+    def _add_whisper_base(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder with the Whisper base model")
+        if folder:
+            self._install(Path(folder), "base")
+
+    def _add_gguf(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Language model", "", "GGUF models (*.gguf);;All files (*)"
+        )
+        if path:
+            self._install(Path(path), None)
+
+    def _install(self, source: Path, model: str | None) -> None:
+        note = self.install_note if model else self.llm_note
+        self.add_base.setEnabled(False)
+        self.llm_pick.setEnabled(False)
+        note.setText(f"Checking and copying {source}…")
+
+        def done(result: tuple[str, Path]) -> None:
+            message, path = result
+            self._install_finished(note, message)
+            if model is None:
+                self.settings.llm_path = path
+                self.settings.sync()
+                self._show_llm()
+            elif model in WHISPER_MODELS:
+                self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(model)))
+                self._save_ingest()
+            self.pool.submit(
+                lambda: (model_overview(), physical_cores()), on_result=self._show_models
+            )
+
+        def failed(msg: UserMessage) -> None:
+            self._install_finished(note, msg.text())
+
+        self.pool.submit(install_model, source, model, on_result=done, on_error=failed)
+
+    def _install_finished(self, note: QLabel, message: str) -> None:
+        self.add_base.setEnabled(True)
+        self.llm_pick.setEnabled(True)
+        note.setText(message)
+
+    def _use_default_llm(self) -> None:
+        self.settings.llm_path = None
+        self.settings.sync()
+        self._show_llm()
+
+    def _show_llm(self) -> None:
+        path = self.settings.llm_path
+        self.llm_label.setText(
+            str(path) if path else "SmolLM2-135M-Instruct (built in; $MEDIAMIND_LLM overrides)"
+        )
+        self.llm_default.setEnabled(path is not None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,8 +90,12 @@ def make_window(qtbot, settings: SettingsService):  # type: ignore[no-untyped-de
     """Build a main window on a library; it is shut down (and joined) after the test."""
     windows: list[MainWindow] = []
 
-    def make(directory: Path, autostart_jobs: bool = True) -> MainWindow:
+    def make(
+        directory: Path, autostart_jobs: bool = True, auto_annotate: bool = False
+    ) -> MainWindow:
         window = MainWindow(Services.open(directory, settings), autostart_jobs=autostart_jobs)
+        # Ingest tests count their jobs; tagging after ingest is tested where it is asked for.
+        window.jobs.auto_annotate = auto_annotate
         qtbot.addWidget(window)
         window.show()
         qtbot.waitUntil(lambda: window.is_ready, timeout=20_000)
@@ -117,4 +122,55 @@ def podcast_library(tmp_path_factory: pytest.TempPathFactory, embedding_model: P
         with Library(directory) as lib:
             events = list(ingest(lib, [PODCAST], IngestOptions(prefer_subtitles=True)))
     assert events[-1].kind == "done", events
+    return directory
+
+
+class LoopLag:
+    """Measures the GUI event loop's stalls: a 10 ms timer notes the gaps between its ticks."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.gaps: list[float] = []
+        self._last = 0.0
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self._last)
+        self._last = now
+
+    def __enter__(self) -> LoopLag:
+        self._last = time.perf_counter()
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.stop()
+
+    def assert_no_stall(self, limit: float = 0.100) -> None:
+        """Fail when the loop ran too few ticks to judge, or stalled longer than ``limit``."""
+        assert len(self.gaps) > 50, f"only {len(self.gaps)} timer ticks"
+        worst = max(self.gaps)
+        assert worst < limit, f"the event loop stalled for {worst * 1000:.0f} ms"
+
+
+@pytest.fixture(scope="session")
+def annotated_library(
+    tmp_path_factory: pytest.TempPathFactory, podcast_library: Path, embedding_model: Path
+) -> Path:
+    """A copy of the podcast library with its item annotated by the real LLM and classifier."""
+    import shutil
+
+    from core.annotate import annotate
+    from core.library import Library
+
+    directory = Path(shutil.copytree(podcast_library, tmp_path_factory.mktemp("annot") / "lib"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDIAMIND_MODELS", str(embedding_model.parent))
+        with Library(directory) as lib:
+            events = list(annotate(lib))
+    assert events and events[-1].kind != "failed", events
     return directory

@@ -7,7 +7,7 @@ SETUP_STAMP := $(VENV)/.setup-done
 DEV_STAMP   := $(VENV)/.dev-done
 DEMO_LIBRARY ?= $(CURDIR)/.cache/demo-library
 
-.PHONY: run test lint format bench clean setup dev
+.PHONY: run test lint format bench clean setup dev package
 
 setup: $(SETUP_STAMP)
 dev: $(DEV_STAMP)
@@ -20,7 +20,7 @@ $(SETUP_STAMP): pyproject.toml requirements-models.txt
 	touch $@
 
 $(DEV_STAMP): $(SETUP_STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,gui,llm,train]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,gui,llm,train,package]'
 	touch $@
 
 ## run: set up, then open the desktop app on the bundled demo library (ingested on first start)
@@ -50,6 +50,13 @@ format: $(DEV_STAMP)
 ## test: set up, lint, and run the whole suite (slow tests included)
 test: $(DEV_STAMP) lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+## package: the desktop app as dist/MediaMind/ and dist/MediaMind-<version>-linux-x86_64.tar.gz,
+## with a portable llama.cpp (built once into .cache/wheels, ~15-40 min; docs/packaging.md)
+package: $(DEV_STAMP)
+	packaging/build_llama_wheel.sh .cache/wheels
+	PORTABLE=1 packaging/build.sh
+	packaging/linux/make_tarball.sh
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.ingest

@@ -105,6 +105,39 @@ def _configure_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def _load_cpu_backends() -> None:
+    # A portable llama.cpp build (GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS, as the packaged app
+    # ships it: packaging/build_llama_wheel.sh) keeps its CPU code in libggml-cpu-<level>.so
+    # files, one per instruction-set level, and registers no backend until asked; llama-cpp-python
+    # never asks, so loading a model would fail with "no backends are loaded". Ask ggml to load
+    # the best variant for this CPU from libllama's folder. A default (native) build has its CPU
+    # backend linked in and already counts one. The functions are looked up through libllama's
+    # handle, which resolves them in the very libggml it links (a second copy of libggml, e.g.
+    # llama_cpp._ggml's, would have a registry of its own).
+    try:
+        from llama_cpp import llama_cpp as bindings
+
+        lib = bindings._lib
+        folder = str(bindings._base_path)
+        lib.ggml_backend_reg_count.restype = ctypes.c_size_t
+        if lib.ggml_backend_reg_count() > 0:
+            return
+        # ggml reports which variant it picked at INFO level; Llama(verbose=False) would
+        # silence it a moment later anyway.
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+        lib.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
+        lib.ggml_backend_load_all_from_path(folder.encode())
+        count = int(lib.ggml_backend_reg_count())
+    except (ImportError, AttributeError, OSError) as exc:
+        log.debug("llama.cpp backend registry not reachable: %s", exc)
+        return
+    if count == 0:
+        raise ModelError(
+            f"llama.cpp found no CPU backend for this processor in {folder} (libggml-cpu-*.so).",
+            fix=_FIX_RUNTIME,
+        )
+
+
 def _threads() -> int:
     from core.transcribe import physical_cores
 
@@ -170,6 +203,7 @@ class LocalLLM:
             raise ModelError(
                 "The LLM runtime llama-cpp-python is not installed.", fix=_FIX_RUNTIME
             ) from exc
+        _load_cpu_backends()
         self.path = path
         self.n_threads = n_threads or _threads()
         self.decode_threads = max(1, min(decode_threads, self.n_threads))

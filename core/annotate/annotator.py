@@ -36,7 +36,7 @@ from core.annotate.store import NewTag, replace_machine_tags, tags_of
 from core.db import utcnow
 from core.errors import MediaMindError
 from core.library import Chunk, Library
-from core.llm import LocalLLM
+from core.llm import LLMHandle, LocalLLM
 from core.search import EmbeddingStore, TextEncoder, default_encoder
 from core.taxonomy import MOOD_DESCRIPTIONS, MOODS, TOPIC_DESCRIPTIONS, TOPICS
 
@@ -165,7 +165,7 @@ class Annotator:
         self.llm_path = llm
         self.settings = settings or AnnotateSettings()
         self._encoder = encoder
-        self._llm: LocalLLM | None = None
+        self._handle = LLMHandle(llm)
         self._store: EmbeddingStore | None = None
         self.use_reviews = use_reviews
         self._head: classify.ReviewHead | None = None
@@ -191,21 +191,12 @@ class Annotator:
     @property
     def llm(self) -> LocalLLM:
         """The language model, loaded on first use."""
-        if self._llm is None:
-            from core.llm import load_llm
-
-            self._llm = load_llm(self.llm_path)
-        return self._llm
+        return self._handle.model
 
     @property
     def model_id(self) -> str:
         """The models an annotation depends on: LLM file identity | embedding model."""
-        if self.settings.use_llm:
-            from core.llm import model_identity, resolve_model_path
-
-            llm_id = model_identity(resolve_model_path(self.llm_path))
-        else:
-            llm_id = "no-llm"
+        llm_id = self._handle.identity if self.settings.use_llm else "no-llm"
         return f"{llm_id}|{self.encoder.model_id}"
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +41,9 @@ class IngestEvent:
         fraction: Share of this file's audio transcribed so far, 0..1.
         item_id: The library item, once one exists.
         message: Why a file was skipped or failed; the language for ``done``.
+        chunks_indexed: Chunks of this file's new transcript that search already finds.
+            While a new file is transcribed it grows batch by batch (``progress`` events);
+            a changed file's new chunks replace its old ones only at ``done``.
     """
 
     kind: str
@@ -50,6 +53,7 @@ class IngestEvent:
     fraction: float = 0.0
     item_id: int | None = None
     message: str = ""
+    chunks_indexed: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ class IngestOptions:
     prefer_subtitles: bool = False
     threads: int | None = None
     index: bool = True  # embed chunks for search as they are stored
+    # Finished ~30 s chunks embedded and committed together while a file is transcribed
+    # (about 2 minutes of audio): each commit makes them searchable mid-file.
+    batch_chunks: int = 4
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[IngestEvent]]:
@@ -196,9 +203,12 @@ class _Ingestor:
         kind = "subtitle" if suffix in SUBTITLE_EXTENSIONS else "audio"
         item_id = self.library.upsert_pending(key, path.stem, kind)
         yield IngestEvent("started", path, n, total, 0.0, item_id)
+        indexed = 0
         try:
-            for fraction in self._process(path, item_id, st):
-                yield IngestEvent("progress", path, n, total, fraction, item_id)
+            for fraction, indexed in self._process(path, item_id, st):
+                yield IngestEvent(
+                    "progress", path, n, total, fraction, item_id, chunks_indexed=indexed
+                )
         except ModelError as exc:
             # Every following file would fail the same way: stop the run with the fix.
             self.library.mark_failed(item_id, str(exc))
@@ -217,9 +227,12 @@ class _Ingestor:
             self.library.mark_failed(item_id, "interrupted; run ingest again to finish it")
             raise
         item = self.library.get_item(item_id)
-        yield IngestEvent("done", path, n, total, 1.0, item_id, item.language or "")
+        yield IngestEvent(
+            "done", path, n, total, 1.0, item_id, item.language or "", chunks_indexed=indexed
+        )
 
-    def _process(self, path: Path, item_id: int, st: os.stat_result) -> Iterator[float]:
+    def _process(self, path: Path, item_id: int, st: os.stat_result) -> Iterator[tuple[float, int]]:
+        """Transcribe and store one file, yielding ``(fraction done, chunks searchable)``."""
         from core.media import check_readable
 
         check_readable(path)
@@ -238,46 +251,67 @@ class _Ingestor:
                 None,
                 "subtitle",
             )
-            self.library.store_transcript(item_id, meta, segments, self.embed)
-            yield 1.0
+            chunks = self.library.store_transcript(item_id, meta, segments, self.embed)
+            yield 1.0, len(chunks)
             return
 
         info = probe(path)
+
+        def metadata(duration: float, language: str | None, source: str) -> ItemMetadata:
+            codec = (
+                info.audio_codec
+                if info.video_codec is None
+                else f"{info.video_codec}+{info.audio_codec}"
+            )
+            return ItemMetadata(
+                digest,
+                st.st_size,
+                st.st_mtime,
+                info.duration or duration,
+                info.container,
+                codec,
+                info.kind,
+                info.title,
+                language,
+                source,
+            )
+
         sidecar = sidecar_subtitles(path) if self.options.prefer_subtitles else None
-        language: str | None
         if sidecar is not None:
             segments = read_subtitle_file(sidecar)
-            source, language = f"subtitle:{sidecar.name}", None
+            meta = metadata(segments[-1].end, None, f"subtitle:{sidecar.name}")
+        elif (reuse := self._reuse_transcript(digest, item_id)) is not None:
+            segments, source, language = reuse
+            meta = metadata(segments[-1].end if segments else 0, language, source)
         else:
-            reuse = self._reuse_transcript(digest, item_id)
-            if reuse is not None:
-                segments, source, language = reuse
-            else:
-                transcriber = self.transcriber()
-                audio = decode_audio(path, info.duration)
-                duration = audio.shape[0] / 16_000
-                tinfo, gen = transcriber.transcribe(audio)
-                segments = []
-                for seg in gen:
-                    segments.append(seg)
-                    yield min(seg.end / duration, 0.999) if duration else 0.0
-                source, language = transcriber.model_id, tinfo.language
-        meta = ItemMetadata(
-            digest,
-            st.st_size,
-            st.st_mtime,
-            info.duration or (segments[-1].end if segments else 0),
-            info.container,
-            info.audio_codec
-            if info.video_codec is None
-            else f"{info.video_codec}+{info.audio_codec}",
-            info.kind,
-            info.title,
-            language,
-            source,
+            yield from self._transcribe(path, item_id, info.duration, metadata)
+            return
+        chunks = self.library.store_transcript(item_id, meta, segments, self.embed)
+        yield 1.0, len(chunks)
+
+    def _transcribe(
+        self,
+        path: Path,
+        item_id: int,
+        probed_duration: float,
+        metadata: Callable[[float, str | None, str], ItemMetadata],
+    ) -> Iterator[tuple[float, int]]:
+        """Transcribe a file, storing its chunks batch by batch as they are finished."""
+        transcriber = self.transcriber()
+        audio = decode_audio(path, probed_duration)
+        duration = audio.shape[0] / 16_000
+        tinfo, gen = transcriber.transcribe(audio)
+        writer = self.library.transcript_writer(
+            item_id,
+            metadata(duration, tinfo.language, transcriber.model_id),
+            self.embed,
+            batch_chunks=self.options.batch_chunks,
         )
-        self.library.store_transcript(item_id, meta, segments, self.embed)
-        yield 1.0
+        for seg in gen:
+            writer.add([seg])
+            yield (min(seg.end / duration, 0.999) if duration else 0.0), writer.indexed
+        writer.finish()
+        yield 1.0, writer.indexed
 
     def _reuse_transcript(
         self, digest: str, item_id: int
@@ -315,7 +349,12 @@ def ingest(
     ``encoder`` replaces the default embedding model (the GUI shares one; tests count calls).
 
     Unchanged files (same size and mtime, or same sha256) are skipped; changed files are
-    re-transcribed; every item's rows are written in one transaction.
+    re-transcribed. While a new file is transcribed, its finished chunks are embedded and
+    committed every ``options.batch_chunks`` chunks (each batch one transaction), so search
+    finds them before the file is done; the item is ``ready`` only when all of it is stored.
+    A changed file keeps its old transcript searchable until the new one replaces it in one
+    transaction. A run that dies mid-file leaves whole batches of an item that is not
+    ``ready``; the next run deletes them in the transaction that stores the file anew.
 
     Raises:
         ModelError: The Whisper model is missing or damaged (raised once, not per file).

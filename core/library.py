@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.db import Database, utcnow
 from core.errors import DiskFullError, LibraryError, NotFoundError
 from core.paths import DB_FILENAME
 from core.transcript import ChunkSpan, Segment, Word, make_chunks
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +192,21 @@ class Library:
             return self.db.last_insert_rowid()
 
     def mark_failed(self, item_id: int, error: str) -> None:
-        """Set an item's status to ``error`` with a message; its stored rows stay as they were."""
+        """Set an item's status to ``error`` with a message.
+
+        A complete transcript stays as it was. The first batches of a transcript that was cut
+        off (see :class:`TranscriptWriter`) are removed in the same transaction, so a failed
+        item is never half searchable.
+        """
         with self.db.atomic():
+            if not self.has_complete_transcript(item_id):
+                removed = self.db.scalar(
+                    "SELECT count(*) FROM chunks WHERE media_id=?", (item_id,)
+                ) or self.db.scalar("SELECT count(*) FROM segments WHERE media_id=?", (item_id,))
+                if removed:
+                    self.db.execute("DELETE FROM chunks WHERE media_id=?", (item_id,))
+                    self.db.execute("DELETE FROM segments WHERE media_id=?", (item_id,))
+                    self._bump_content_version()
             self.db.execute(
                 "UPDATE media_items SET status='error', error=?, updated_at=? WHERE id=?",
                 (error, utcnow(), item_id),
@@ -221,52 +238,75 @@ class Library:
         """
         spans = make_chunks(segments)
         vectors = embed([c.text for c in spans]) if embed is not None and spans else None
+        return self._replace_transcript(item_id, meta, segments, spans, vectors)
+
+    def transcript_writer(
+        self,
+        item_id: int,
+        meta: ItemMetadata,
+        embed: Callable[[list[str]], Any] | None = None,
+        *,
+        batch_chunks: int = 4,
+    ) -> TranscriptWriter:
+        """A writer that stores an item's transcript while it is being produced.
+
+        See :class:`TranscriptWriter` for when its chunks become searchable.
+
+        Args:
+            item_id: The item (made by :meth:`upsert_pending`).
+            meta: What ingest learned about the file; written in full on completion.
+            embed: Turns chunk texts into vectors; ``None`` stores chunks without vectors.
+            batch_chunks: Finished chunks embedded (and, for a new item, committed) together.
+
+        Returns:
+            The writer; feed it with :meth:`TranscriptWriter.add`, end with
+            :meth:`TranscriptWriter.finish`.
+        """
+        return TranscriptWriter(self, item_id, meta, embed, batch_chunks=batch_chunks)
+
+    def has_complete_transcript(self, item_id: int) -> bool:
+        """Whether the item's stored rows are a whole transcript (not one cut off mid-file).
+
+        An item's ``sha256`` is written only in the transaction that completes its transcript
+        (:meth:`store_transcript`, :meth:`TranscriptWriter.finish`), so an item without one
+        holds nothing or the first batches of a run that has not finished (or died).
+        """
+        return self.db.scalar("SELECT sha256 FROM media_items WHERE id=?", (item_id,)) is not None
+
+    def _replace_transcript(
+        self,
+        item_id: int,
+        meta: ItemMetadata,
+        segments: Sequence[Segment],
+        spans: Sequence[ChunkSpan],
+        vectors: Any,
+    ) -> list[Chunk]:
+        """Swap an item's rows for a complete transcript and mark it ready, in one transaction."""
         with self.db.atomic():
             self.db.execute("DELETE FROM chunks WHERE media_id=?", (item_id,))
             self.db.execute("DELETE FROM segments WHERE media_id=?", (item_id,))
-            self.db.executemany(
-                "INSERT INTO segments (media_id, idx, start, end, text, words) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (item_id, i, s.start, s.end, s.text, _words_json(s.words))
-                    for i, s in enumerate(segments)
-                ],
-            )
-            chunks = self._insert_chunks(item_id, spans)
+            self._insert_segments(item_id, segments, 0)
+            ids = self._insert_chunk_rows(item_id, spans, None)
             if vectors is not None:
-                from core.search import write_vectors  # search builds on library: no cycle
-
-                added = self.db.scalar("SELECT added_at FROM media_items WHERE id=?", (item_id,))
-                write_vectors(
-                    self.db,
-                    [
-                        (c.id, v, item_id, meta.kind, added)
-                        for c, v in zip(chunks, vectors, strict=True)
-                    ],
-                )
-            self.db.execute(
-                "UPDATE media_items SET sha256=?, size=?, mtime=?, duration=?, container=?, "
-                "codec=?, kind=?, title=?, language=?, transcript_source=?, status='ready', "
-                "error=NULL, updated_at=? WHERE id=?",
-                (
-                    meta.sha256,
-                    meta.size,
-                    meta.mtime,
-                    meta.duration,
-                    meta.container,
-                    meta.codec,
-                    meta.kind,
-                    meta.title,
-                    meta.language,
-                    meta.transcript_source,
-                    utcnow(),
-                    item_id,
-                ),
-            )
+                self._write_vectors(item_id, meta.kind, ids, vectors)
+            self._write_metadata(item_id, meta, complete=True)
             self._bump_content_version()
-        return chunks
+        return self.chunks(item_id)
 
-    def _insert_chunks(self, item_id: int, spans: Sequence[ChunkSpan]) -> list[Chunk]:
+    def _insert_segments(self, item_id: int, segments: Sequence[Segment], first_idx: int) -> None:
+        self.db.executemany(
+            "INSERT INTO segments (media_id, idx, start, end, text, words) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (item_id, first_idx + i, s.start, s.end, s.text, _words_json(s.words))
+                for i, s in enumerate(segments)
+            ],
+        )
+
+    def _insert_chunk_rows(
+        self, item_id: int, spans: Sequence[ChunkSpan], prev_id: int | None
+    ) -> list[int]:
+        """Insert chunks in order, linked to each other and to the stored chunk ``prev_id``."""
         ids: list[int] = []
         for c in spans:
             self.db.execute(
@@ -275,14 +315,57 @@ class Library:
                 (item_id, c.idx, c.start, c.end, c.text, c.first_segment, c.last_segment),
             )
             ids.append(self.db.last_insert_rowid())
+        if not ids:
+            return ids
+        chain = [prev_id, *ids]
         self.db.executemany(
             "UPDATE chunks SET prev_id=?, next_id=? WHERE id=?",
             [
-                (ids[i - 1] if i > 0 else None, ids[i + 1] if i + 1 < len(ids) else None, ids[i])
+                (chain[i], chain[i + 2] if i + 2 < len(chain) else None, chain[i + 1])
                 for i in range(len(ids))
             ],
         )
-        return self.chunks(item_id)
+        if prev_id is not None:
+            self.db.execute("UPDATE chunks SET next_id=? WHERE id=?", (ids[0], prev_id))
+        return ids
+
+    def _write_vectors(self, item_id: int, kind: str, ids: Sequence[int], vectors: Any) -> None:
+        from core.search import write_vectors  # search builds on library: no cycle
+
+        added = self.db.scalar("SELECT added_at FROM media_items WHERE id=?", (item_id,))
+        write_vectors(
+            self.db, [(cid, v, item_id, kind, added) for cid, v in zip(ids, vectors, strict=True)]
+        )
+
+    def _write_metadata(self, item_id: int, meta: ItemMetadata, *, complete: bool) -> None:
+        """Write what ingest learned; only ``complete`` writes sha256/size/mtime and 'ready'.
+
+        An unfinished item keeps ``sha256`` NULL: that is what marks its rows as partial
+        (:meth:`has_complete_transcript`), and size/mtime would let a later run skip it.
+        """
+        values = (
+            meta.duration,
+            meta.container,
+            meta.codec,
+            meta.kind,
+            meta.title,
+            meta.language,
+            meta.transcript_source,
+            utcnow(),
+        )
+        if not complete:
+            self.db.execute(
+                "UPDATE media_items SET duration=?, container=?, codec=?, kind=?, title=?, "
+                "language=?, transcript_source=?, updated_at=? WHERE id=?",
+                (*values, item_id),
+            )
+            return
+        self.db.execute(
+            "UPDATE media_items SET duration=?, container=?, codec=?, kind=?, title=?, "
+            "language=?, transcript_source=?, updated_at=?, sha256=?, size=?, mtime=?, "
+            "status='ready', error=NULL WHERE id=?",
+            (*values, meta.sha256, meta.size, meta.mtime, item_id),
+        )
 
     def delete_item(self, item_id: int) -> None:
         """Remove an item with its segments and chunks."""
@@ -333,3 +416,150 @@ class Library:
         self.db.execute(
             "UPDATE library_meta SET value = CAST(value AS INTEGER) + 1 WHERE key='content_version'"
         )
+
+
+class TranscriptWriter:
+    """Stores one item's transcript while it is being produced, a batch of chunks at a time.
+
+    Segments are fed in order with :meth:`add`. A chunk is *finished* once a later segment
+    shows where it ends; the chunks are exactly those of :func:`make_chunks` over the whole
+    transcript, and the last one is closed only by :meth:`finish`. Every ``batch_chunks``
+    finished chunks are embedded together, so embedding keeps pace with transcription. What
+    happens to a batch then depends on what the item held when the writer was made:
+
+    * **Live** (no complete transcript: a new file, or one whose last run died): the batch is
+      committed in one transaction (its segments, chunks, full-text rows, vectors and a
+      content-version bump), so another connection's search finds it while the file is still
+      being transcribed; the item stays ``ingesting``. The first commit also deletes whatever
+      rows a dead earlier run left. :meth:`finish` commits the rest with the full metadata and
+      status ``ready``.
+    * **Staged** (a complete transcript exists, i.e. a changed file is re-ingested): the old
+      transcript stays in place and searchable; the new chunks' vectors are kept in memory and
+      :meth:`finish` swaps old rows for new in one transaction. (Writing the new rows beside
+      the old would show both in search and in the item's chunk list until the swap.)
+
+    If the run stops before :meth:`finish`, a live item keeps its committed batches (each one
+    whole) with ``sha256`` NULL; :meth:`Library.mark_failed` or the next run removes them.
+    """
+
+    def __init__(
+        self,
+        library: Library,
+        item_id: int,
+        meta: ItemMetadata,
+        embed: Callable[[list[str]], Any] | None,
+        *,
+        batch_chunks: int = 4,
+    ) -> None:
+        """Bind to an item; prefer :meth:`Library.transcript_writer`."""
+        self.library = library
+        self.item_id = item_id
+        self.meta = meta
+        self.batch_chunks = max(1, batch_chunks)
+        self.live = not library.has_complete_transcript(item_id)
+        self._embed = embed
+        self._segments: list[Segment] = []
+        self._spans: list[ChunkSpan] = []  # finished chunks, in order
+        self._vectors: list[NDArray[np.float32]] = []  # one per embedded chunk (staged mode)
+        self._embedded = 0  # chunks of _spans that went through a batch
+        self._open_from = 0  # first segment not in a finished chunk
+        self._segments_stored = 0  # live: segments already committed
+        self._last_chunk_id: int | None = None  # live: the newest committed chunk
+        self._cleared = False  # live: rows of an earlier run deleted
+        self._finished = False
+        self.indexed = 0  # chunks of this transcript that search finds
+
+    def add(self, segments: Sequence[Segment]) -> int:
+        """Append segments; embed (and in live mode commit) a batch when one is full.
+
+        Args:
+            segments: The next segments of the transcript, in order.
+
+        Returns:
+            How many chunks became searchable by this call (0 in staged mode).
+        """
+        if self._finished:
+            raise RuntimeError("TranscriptWriter.add() after finish()")
+        self._segments.extend(segments)
+        self._take_chunks(final=False)
+        before = self.indexed
+        if len(self._spans) - self._embedded >= self.batch_chunks:
+            self._flush(final=False)
+        return self.indexed - before
+
+    def finish(self) -> list[Chunk]:
+        """Close the last chunk and complete the item (status ``ready``) in one transaction.
+
+        Returns:
+            The item's chunks, with their ids and neighbour links.
+        """
+        if self._finished:
+            raise RuntimeError("TranscriptWriter.finish() called twice")
+        self._take_chunks(final=True)
+        self._flush(final=True)
+        self._finished = True
+        return self.library.chunks(self.item_id)
+
+    def _take_chunks(self, *, final: bool) -> None:
+        """Move newly finished chunks (all remaining ones when ``final``) into ``_spans``.
+
+        :func:`make_chunks` decides each cut from the segments up to the one that triggers
+        it, so chunking only the segments after the last finished chunk gives the same chunks
+        as chunking the whole transcript; all but the last are finished.
+        """
+        offset = self._open_from
+        tail = make_chunks(self._segments[offset:])
+        done = tail if final else tail[:-1]
+        for span in done:
+            self._spans.append(
+                replace(
+                    span,
+                    idx=len(self._spans),
+                    first_segment=span.first_segment + offset,
+                    last_segment=span.last_segment + offset,
+                )
+            )
+        if done:
+            self._open_from = self._spans[-1].last_segment + 1
+
+    def _flush(self, *, final: bool) -> None:
+        spans = self._spans[self._embedded :]
+        vectors = (
+            self._embed([c.text for c in spans]) if self._embed is not None and spans else None
+        )
+        self._embedded = len(self._spans)
+        if not self.live:
+            if vectors is not None:
+                self._vectors.extend(vectors)
+            if final:
+                self.library._replace_transcript(
+                    self.item_id,
+                    self.meta,
+                    self._segments,
+                    self._spans,
+                    self._vectors if self._embed is not None and self._spans else None,
+                )
+                self.indexed = len(self._spans)
+            return
+        lib, db = self.library, self.library.db
+        # Segments up to the batch's last chunk; on completion all (trailing empty ones too).
+        seg_end = len(self._segments) if final else spans[-1].last_segment + 1
+        with db.atomic():
+            if not self._cleared:
+                db.execute("DELETE FROM chunks WHERE media_id=?", (self.item_id,))
+                db.execute("DELETE FROM segments WHERE media_id=?", (self.item_id,))
+                self._cleared = True
+            lib._insert_segments(
+                self.item_id,
+                self._segments[self._segments_stored : seg_end],
+                self._segments_stored,
+            )
+            ids = lib._insert_chunk_rows(self.item_id, spans, self._last_chunk_id)
+            if vectors is not None:
+                lib._write_vectors(self.item_id, self.meta.kind, ids, vectors)
+            lib._write_metadata(self.item_id, self.meta, complete=final)
+            lib._bump_content_version()
+        self._segments_stored = seg_end
+        if ids:
+            self._last_chunk_id = ids[-1]
+        self.indexed += len(ids)

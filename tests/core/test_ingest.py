@@ -266,3 +266,158 @@ def test_kill_9_and_rerun_leave_each_item_exactly_once(tmp_path: Path, jfk: Path
     assert lib.db.scalar("SELECT count(*) FROM segments") == sum(
         len(lib.segments(i.id)) for i in items
     )
+
+
+# -- long files: searchable chunk by chunk ------------------------------------------------------
+
+PODCAST = REPO / "demo" / "media" / "printing_history_podcast.mp3"  # 128 s of espeak-ng speech
+
+# Run in a child process: ingest with one-chunk batches, report the first committed batch,
+# then wait (on stdin, not a timer) to be killed mid-file.
+_KILLED_MID_FILE = """
+import sys
+from core.ingest import IngestOptions, ingest
+from core.library import Library
+lib = Library(sys.argv[1])
+for ev in ingest(lib, [sys.argv[2]], IngestOptions(batch_chunks=1)):
+    if ev.kind == "progress" and ev.chunks_indexed:
+        print(ev.item_id, ev.chunks_indexed, flush=True)
+        sys.stdin.readline()
+"""
+
+
+def assert_whole_transcript(lib: Library, item_id: int) -> None:
+    """The item's rows are one complete transcript: chunks as make_chunks cuts them, linked,
+    each with its full-text row and vectors, and no row left over from an earlier run."""
+    item = lib.get_item(item_id)
+    assert item.status == "ready" and item.sha256
+    segments = lib.segments(item_id)
+    assert lib.db.query("SELECT idx FROM segments WHERE media_id=? ORDER BY idx", (item_id,)) == [
+        {"idx": i} for i in range(len(segments))
+    ]
+    chunks = lib.chunks(item_id)
+    expected = make_chunks(segments)
+    assert len(expected) >= 3
+    assert [(c.idx, c.start, c.end, c.text, c.first_segment, c.last_segment) for c in chunks] == [
+        (e.idx, e.start, e.end, e.text, e.first_segment, e.last_segment) for e in expected
+    ]
+    ids = [c.id for c in chunks]
+    assert [c.prev_id for c in chunks] == [None, *ids[:-1]]
+    assert [c.next_id for c in chunks] == [*ids[1:], None]
+    for table, column in (
+        ("chunk_vec", "chunk_id"),
+        ("chunk_vec_bits", "chunk_id"),
+        ("chunk_vec_int8", "chunk_id"),
+        ("chunk_fts", "rowid"),
+    ):
+        stored = lib.db.query(f"SELECT {column} AS id FROM {table} ORDER BY {column}")
+        assert [r["id"] for r in stored] == sorted(ids), table  # no orphans of the dead run
+    assert lib.db.scalar("PRAGMA integrity_check") == "ok"
+
+
+def test_long_file_is_searchable_chunk_by_chunk_and_a_kill_leaves_nothing_partial(
+    tmp_path: Path,
+) -> None:
+    from core.search import Searcher
+
+    clip = Path(shutil.copy(PODCAST, tmp_path / "podcast.mp3"))
+    library = tmp_path / "lib"
+    Library(library).close()
+
+    # 1. A run killed mid-file leaves whole committed batches of an unfinished item.
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_MID_FILE, str(library), str(clip)],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    with Library(library) as other:
+        (item,) = other.items()
+        dead_chunks = other.chunks(item.id)
+        assert item.status == "ingesting" and item.sha256 is None
+        assert 1 <= len(dead_chunks) == int(line.split()[1])
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+
+    # 2. The next run redoes the file; while it runs, a second connection (what another
+    #    'mediamind search' process opens) finds each committed batch, and the dead run's rows
+    #    are gone from the first commit on (deleted in the same transaction).
+    lib = Library(library)
+    other = Library(library)
+    searcher = Searcher(other)
+    seen: list[int] = []
+    gen = ingest(lib, [clip], IngestOptions(batch_chunks=1))
+    for ev in gen:
+        if ev.kind != "progress" or ev.fraction == 1 or ev.chunks_indexed in (0, *seen):
+            continue
+        seen.append(ev.chunks_indexed)
+        item = other.get_item(ev.item_id)
+        chunks = other.chunks(ev.item_id)
+        assert item.status == "ingesting"
+        assert len(chunks) == ev.chunks_indexed  # the dead run's rows went with batch 1
+        assert chunks[-1].prev_id == (chunks[-2].id if len(chunks) > 1 else None)
+        newest = chunks[-1]
+        hits = searcher.search(newest.text, k=3)
+        assert hits and hits[0].chunk_id == newest.id, (newest.text, hits)
+    assert ev.kind == "done"
+    total = len(lib.chunks(ev.item_id))
+    assert ev.chunks_indexed == total
+    # Searchable before the end: at least two batches were seen while the file was running.
+    assert len(seen) >= 2 and seen[0] < total, (seen, total)
+    assert_whole_transcript(other, ev.item_id)
+    assert lib.items()[0].id == item.id  # the same item, redone
+    other.close()
+    lib.close()
+
+
+def test_reingest_keeps_the_old_transcript_searchable_until_the_new_one_is_complete(
+    tmp_path: Path,
+) -> None:
+    clip = louder_copy(PODCAST, tmp_path / "podcast.flac", 1.0)
+    shutil.copy(PODCAST.with_suffix(".srt"), tmp_path / "podcast.srt")
+    library = tmp_path / "lib"
+    lib = Library(library)
+    assert events(lib, clip, prefer_subtitles=True)[-1].kind == "done"
+    (item,) = lib.items()
+    old = lib.chunks(item.id)
+    assert item.transcript_source == "subtitle:podcast.srt" and len(old) >= 3
+
+    louder_copy(PODCAST, clip, 0.6)  # changed content: transcribed anew by Whisper
+    other = Library(library)
+    version = other.content_version
+    paused = 0
+    for ev in ingest(lib, [clip], IngestOptions(batch_chunks=1)):
+        if ev.kind == "progress" and 0 < ev.fraction < 1:
+            paused += 1
+            assert ev.chunks_indexed == 0
+            assert other.chunks(item.id) == old  # untouched and still searchable
+            assert other.content_version == version
+    assert ev.kind == "done" and paused >= 3
+    new = lib.chunks(item.id)
+    assert ev.chunks_indexed == len(new)
+    assert lib.get_item(item.id).transcript_source == "whisper:tiny.en"
+    assert [c.text for c in new] != [c.text for c in old]
+    assert_whole_transcript(other, item.id)
+    assert other.content_version > version
+    other.close()
+    lib.close()
+
+
+def test_failed_run_removes_the_partial_rows_of_a_new_item(tmp_path: Path) -> None:
+    lib = Library(tmp_path / "lib")
+    clip = Path(shutil.copy(PODCAST, tmp_path / "podcast.mp3"))
+    gen = ingest(lib, [clip], IngestOptions(batch_chunks=1))
+    for ev in gen:
+        if ev.kind == "progress" and ev.chunks_indexed:
+            break
+    assert lib.chunks(ev.item_id) and lib.get_item(ev.item_id).status == "ingesting"
+    version = lib.content_version
+    gen.close()  # what Ctrl-C does mid-file
+    item = lib.get_item(ev.item_id)
+    assert item.status == "error" and "interrupted" in (item.error or "")
+    assert lib.chunks(item.id) == [] and lib.segments(item.id) == []
+    assert lib.db.scalar("SELECT count(*) FROM chunk_vec") == 0
+    assert lib.content_version > version

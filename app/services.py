@@ -340,6 +340,26 @@ def vocabularies() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     return TOPICS, MOODS, RATINGS
 
 
+def preload_engine_modules() -> None:
+    """Import the engine modules that workers use, here on the GUI thread.
+
+    Two threads importing modules at once under PySide6's import hook can crash the process
+    (seen as a segfault while a worker imported ``core.recommend`` during playback). Importing
+    them once up front costs ~50 ms and loads no model: onnxruntime, faster-whisper,
+    tokenizers and llama.cpp stay unloaded until a model is needed.
+    """
+    import numpy  # noqa: F401
+
+    import core.annotate.store
+    import core.library
+    import core.media
+    import core.recommend.events
+    import core.recommend.home
+    import core.registry
+    import core.search
+    import core.transcript  # noqa: F401
+
+
 def default_library_dir() -> Path:
     """``$MEDIAMIND_LIBRARY`` or the user data directory's library."""
     from core.paths import default_library_dir as core_default

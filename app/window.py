@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from app import theme
 from app.jobs import FolderWatcher, JobQueue
-from app.services import Services, UserMessage
+from app.services import Services, UserMessage, preload_engine_modules
 from app.views.ask import AskView
 from app.views.home import HomeView
 from app.views.jobs import JobsView
@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, services: Services, autostart_jobs: bool = True) -> None:
         super().__init__()
+        preload_engine_modules()  # on this (the GUI) thread, before any worker starts
         self.services = services
         self.setWindowTitle(f"MediaMind — {services.directory}")
         self.resize(1200, 760)

@@ -72,18 +72,30 @@ class WorkerSignals(QObject):
     progress = Signal(float)
     result = Signal(object)
     error = Signal(object)  # UserMessage
-    finished = Signal()
+    finished = Signal(object)  # the worker
 
 
 class FunctionWorker(QRunnable):
-    """Runs ``fn(*args)`` on a pool thread; ``with_progress`` passes ``progress=callback``."""
+    """Runs ``fn(*args)`` on a pool thread; ``with_progress`` passes ``progress=callback``.
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, with_progress: bool = False) -> None:
+    Its signals object is a child of ``parent`` (the pool) and is deleted with
+    ``deleteLater`` on the GUI thread. It must never die with the Python worker: that can
+    happen on the pool thread just after ``run`` returns, and deleting a GUI-thread QObject
+    from another thread while its queued signals are being delivered crashes the process.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        with_progress: bool = False,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__()
         self.fn = fn
         self.args = args
         self.with_progress = with_progress
-        self.signals = WorkerSignals()
+        self.signals = WorkerSignals(parent)
 
     def run(self) -> None:
         """Run the function and emit its outcome."""
@@ -96,7 +108,7 @@ class FunctionWorker(QRunnable):
         else:
             self.signals.result.emit(result)
         finally:
-            self.signals.finished.emit()
+            self.signals.finished.emit(self)
 
 
 class WorkerPool(QObject):
@@ -124,17 +136,23 @@ class WorkerPool(QObject):
         """Run ``fn(*args)`` off the GUI thread; errors go to ``on_error`` or the notifier."""
         if self._closed:
             return None
-        worker = FunctionWorker(fn, *args, with_progress=on_progress is not None)
+        worker = FunctionWorker(fn, *args, with_progress=on_progress is not None, parent=self)
         worker.setAutoDelete(False)  # the pool keeps it until finished is delivered
         if on_result is not None:
             worker.signals.result.connect(on_result)
         worker.signals.error.connect(on_error or self.notifier.notify)
         if on_progress is not None:
             worker.signals.progress.connect(on_progress)
-        worker.signals.finished.connect(lambda w=worker: self._live.discard(w))
+        worker.signals.finished.connect(self._retire)
         self._live.add(worker)
         self.pool.start(worker)
         return worker
+
+    def _retire(self, worker: FunctionWorker) -> None:
+        # On the GUI thread, after the worker's last signal: its signals object goes with
+        # deleteLater, here, and the runnable itself may be freed on any thread.
+        self._live.discard(worker)
+        worker.signals.deleteLater()
 
     @property
     def busy(self) -> bool:

@@ -23,8 +23,6 @@ import json
 import os
 import platform
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,34 +34,10 @@ from core.library import Library
 from core.recommend import events as ev
 from core.recommend.home import CONTENT_DIM, TOPICS, Recommendations
 from core.recommend.scorer import HistoryEvent
+from models.recsys.bench import time_call
 
 N_VIEWS = 200
 START = int(datetime(2024, 5, 1, 18, 0, tzinfo=UTC).timestamp())
-
-
-def _time(fn: Callable[[], object], repeats: int, warmup: int = 5) -> dict[str, float]:
-    """Wall-clock p50 / p99, and the calling thread's CPU time p50 / p99 beside them.
-
-    With one onnxruntime thread (and one BLAS thread in ``home()``) the work runs on the calling
-    thread, so its CPU time is the cost of the call; on the shared machine the wall-clock p99
-    mostly measures how long the scheduler kept the process waiting.
-    """
-    for _ in range(warmup):
-        fn()
-    wall = np.empty(repeats, dtype=np.float64)
-    cpu = np.empty(repeats, dtype=np.float64)
-    for i in range(repeats):
-        c0 = time.thread_time()
-        t0 = time.perf_counter()
-        fn()
-        wall[i] = (time.perf_counter() - t0) * 1000.0
-        cpu[i] = (time.thread_time() - c0) * 1000.0
-    return {
-        "p50_ms": float(np.percentile(wall, 50)),
-        "p99_ms": float(np.percentile(wall, 99)),
-        "cpu_p50_ms": float(np.percentile(cpu, 50)),
-        "cpu_p99_ms": float(np.percentile(cpu, 99)),
-    }
 
 
 def build_library(directory: Path, n_items: int, seed: int = 0) -> Library:
@@ -138,8 +112,8 @@ def bench_size(n_items: int, repeats: int) -> dict[str, Any]:
             for v in views
         ]
         out: dict[str, Any] = {"items": n_items, "views": N_VIEWS}
-        out["state_update_200"] = _time(update, repeats)
-        out["encoder_only_200"] = _time(lambda: rec.encode_state(history), repeats)
+        out["state_update_200"] = time_call(update, repeats, warmup=5)
+        out["encoder_only_200"] = time_call(lambda: rec.encode_state(history), repeats, warmup=5)
         state, _ = recs.state(table)
         assert state is not None
         reps = recs.representations(table)
@@ -149,11 +123,11 @@ def bench_size(n_items: int, repeats: int) -> dict[str, Any]:
             top = np.argpartition(-scores, 10)[:10]
             return top[np.argsort(-scores[top])]
 
-        out["rank"] = _time(rank, repeats)
+        out["rank"] = time_call(rank, repeats, warmup=5)
         at = datetime.fromtimestamp(clock[0] + 60, UTC)
         result = recs.home(at)
         assert result.state_cached and result.rows
-        out["home"] = _time(lambda: recs.home(at), repeats)
+        out["home"] = time_call(lambda: recs.home(at), repeats, warmup=5)
         out["rows"] = [r.title for r in result.rows]
         lib.close()
     return out

@@ -32,10 +32,8 @@ import json
 import logging
 import math
 import re
-import threading
 import time
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -48,6 +46,7 @@ from core.errors import UsageError
 from core.library import Chunk, Library
 from core.llm import LLMHandle
 from core.search import (
+    LRUCache,
     Searcher,
     SearchFilters,
     SearchResult,
@@ -600,31 +599,6 @@ def _render(sentences: Sequence[tuple[str, Sequence[str]]]) -> str:
 # -- the answer cache --------------------------------------------------------------------------
 
 
-class _MemoryCache:
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self.data: OrderedDict[str, Answer] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: str) -> Answer | None:
-        with self.lock:
-            hit = self.data.get(key)
-            if hit is not None:
-                self.data.move_to_end(key)
-            return hit
-
-    def put(self, key: str, value: Answer) -> None:
-        with self.lock:
-            self.data[key] = value
-            self.data.move_to_end(key)
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.data.clear()
-
-
 _DB_CACHE_ROWS = 2000
 
 
@@ -659,7 +633,7 @@ class Answerer:
         self.settings = settings or AnswerSettings()
         self.searcher = searcher or Searcher(library, encoder or default_encoder)
         self.use_cache = cache
-        self.memory = _MemoryCache()
+        self.memory = LRUCache(256)
         self._handle = LLMHandle(llm)
 
     # -- model ----------------------------------------------------------------------------------
@@ -1128,7 +1102,7 @@ class Answerer:
         return hashlib.sha256(raw.encode()).hexdigest()
 
     def _cache_get(self, key: str, version: int) -> Answer | None:
-        hit = self.memory.get(key)
+        hit: Answer | None = self.memory.get(key)
         if hit is not None:
             return hit
         row = self.library.db.query_one(

@@ -214,18 +214,27 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_gui(args: argparse.Namespace) -> int:
-    """``mediamind gui``: the desktop app (needs the ``gui`` extra)."""
+def _import_by_name(module: str, message: str, fix: str) -> Any:
+    """Import ``module`` at run time (core never depends on app or models statically).
+
+    Raises:
+        UsageError: It cannot be imported; ``message`` is formatted with ``exc``.
+    """
     import importlib
 
     try:
-        # Imported by name at run time: core never depends on app (or Qt) statically.
-        app_main = importlib.import_module("app.main")
+        return importlib.import_module(module)
     except ImportError as exc:
-        raise UsageError(
-            f"The desktop app cannot start: {exc}.",
-            fix="Install it with: pip install 'mediamind[gui]'",
-        ) from exc
+        raise UsageError(message.format(exc=exc), fix=fix) from exc
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    """``mediamind gui``: the desktop app (needs the ``gui`` extra)."""
+    app_main = _import_by_name(
+        "app.main",
+        "The desktop app cannot start: {exc}.",
+        "Install it with: pip install 'mediamind[gui]'",
+    )
     argv = ["--library", str(args.library)] if args.library else []
     if args.smoke:
         argv.append("--smoke")
@@ -273,23 +282,16 @@ def cmd_home(args: argparse.Namespace) -> int:
 
 def cmd_train_recsys(args: argparse.Namespace) -> int:
     """``mediamind train-recsys``: fine-tune the recommender on this library's event log."""
-    import importlib
-
-    try:
-        importlib.import_module("torch")
-    except ImportError as exc:
-        raise UsageError(
-            f"Training the recommender needs torch, which cannot be imported ({exc}).",
-            fix="Install the train extra: pip install -e .[train]",
-        ) from exc
-    try:
-        # Imported by name at run time: core never depends on models statically.
-        app_model = importlib.import_module("models.recsys.app_model")
-    except ImportError as exc:
-        raise UsageError(
-            f"The training code (models/recsys) cannot be imported ({exc}).",
-            fix="Run from a source checkout installed with: pip install -e .[train]",
-        ) from exc
+    _import_by_name(
+        "torch",
+        "Training the recommender needs torch, which cannot be imported ({exc}).",
+        "Install the train extra: pip install -e .[train]",
+    )
+    app_model = _import_by_name(
+        "models.recsys.app_model",
+        "The training code (models/recsys) cannot be imported ({exc}).",
+        "Run from a source checkout installed with: pip install -e .[train]",
+    )
     with _library(args) as lib:
         directory = lib.directory
     result = app_model.train_on_library(directory, epochs=args.epochs)

@@ -355,13 +355,16 @@ class SearchSettings:
     candidates: int = 50
 
 
-class _LRU:
+class LRUCache:
+    """A thread-safe least-recently-used map of at most ``size`` entries."""
+
     def __init__(self, size: int) -> None:
         self.size = size
         self.data: OrderedDict[Any, Any] = OrderedDict()
         self.lock = threading.Lock()
 
     def get(self, key: Any) -> Any:
+        """The value for ``key`` (now the most recently used), or None."""
         with self.lock:
             if key in self.data:
                 self.data.move_to_end(key)
@@ -369,11 +372,17 @@ class _LRU:
             return None
 
     def put(self, key: Any, value: Any) -> None:
+        """Store ``value``, dropping the least recently used entry when full."""
         with self.lock:
             self.data[key] = value
             self.data.move_to_end(key)
             while len(self.data) > self.size:
                 self.data.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self.lock:
+            self.data.clear()
 
 
 # -- quantized vector search -------------------------------------------------------------------
@@ -541,9 +550,9 @@ class Searcher:
 
     def __post_init__(self) -> None:
         self.store = EmbeddingStore(self.library, self.encoder)
-        self._query_vectors = _LRU(512)
-        self._results = _LRU(256)
-        self._doc_freq_cache = _LRU(4096)
+        self._query_vectors = LRUCache(512)
+        self._results = LRUCache(256)
+        self._doc_freq_cache = LRUCache(4096)
         self._backfilled = False
 
     def query_vector(self, text: str) -> Vector:

@@ -28,7 +28,7 @@ HISTORY_LEN = 200
 TARGETS_MS = {"state_update_p99": 10.0, "rank_10k_p50": 2.0}
 
 
-def _time(fn: Callable[[], object], repeats: int, warmup: int = 10) -> dict[str, float]:
+def time_call(fn: Callable[[], object], repeats: int, warmup: int = 10) -> dict[str, float]:
     """Wall-clock p50 / p99 and, beside them, the calling thread's CPU time p50 / p99.
 
     With one onnxruntime / torch thread the work runs on the calling thread, so its CPU time
@@ -67,9 +67,9 @@ def bench_onnx(
 ) -> dict[str, dict[str, float]]:
     """Latencies of the ONNX runtime path the app uses."""
     state = rec.encode_state(history)
-    out = {"state_update_200": _time(lambda: rec.encode_state(history), n)}
+    out = {"state_update_200": time_call(lambda: rec.encode_state(history), n)}
     for name, matrix in reps.items():
-        out[f"rank_{name}"] = _time(partial(_rank_onnx, rec, state, matrix), n)
+        out[f"rank_{name}"] = time_call(partial(_rank_onnx, rec, state, matrix), n)
     return out
 
 
@@ -110,14 +110,14 @@ def bench_torch(
             return enc(*a)
 
         state, emb = enc(*args)[:2]
-        out = {"state_update_200": _time(update, n)}
+        out = {"state_update_200": time_call(update, n)}
         for name, matrix in reps.items():
             m = torch.from_numpy(matrix)
 
             def rank(m: torch.Tensor = m) -> object:
                 return _top10(sc(state, emb, m)[0].numpy())
 
-            out[f"rank_{name}"] = _time(rank, n)
+            out[f"rank_{name}"] = time_call(rank, n)
     return out
 
 

@@ -61,6 +61,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Part of the answer-cache key: bump it when a code change alters answers (grammar, passage
+# selection, verification, refusal), so an upgraded app does not serve answers of the old one.
+PIPELINE_VERSION = 2
+
 # -- text helpers ------------------------------------------------------------------------------
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -74,7 +78,7 @@ _STOPWORDS = frozenset(
         "so some such than that the their theirs them then there these they this those through to "
         "too under until up very was we were what when where which while who whom why will with "
         "would you your yours yeah yes okay ok um uh mm hmm oh like well right so just really "
-        "gonna wanna got get thing things kind sort lot",
+        "gonna wanna got get thing things kind sort lot many much",
     )
 )
 # Words of how a question is asked rather than what it is about; they say nothing about
@@ -88,6 +92,34 @@ _GENERIC = frozenset(
         "next step steps point points opinion opinions according regarding related",
     )
 )
+# Abbreviations people type but speech (and Whisper) often spells out. A question word that
+# occurs nowhere in the library counts as present when one of its expansion's words does;
+# without this, "What did the CEO say about Q4 goals?" was refused on a town hall that says
+# "chief executive" and "fourth quarter".
+_EXPANSIONS: dict[str, tuple[str, ...]] = {
+    "ceo": ("chief", "executive"),
+    "cfo": ("chief", "financial"),
+    "cto": ("chief", "technology"),
+    "coo": ("chief", "operating"),
+    "hr": ("human", "resources"),
+    "q1": ("first", "quarter"),
+    "q2": ("second", "quarter"),
+    "q3": ("third", "quarter"),
+    "q4": ("fourth", "quarter"),
+    "ai": ("artificial", "intelligence"),
+    "ml": ("machine", "learning"),
+    "ui": ("user", "interface"),
+    "ux": ("user", "experience"),
+    "kpi": ("performance", "indicator"),
+    "roi": ("return", "investment"),
+    "r&d": ("research", "development"),
+    "pm": ("project", "manager"),
+    "vp": ("vice", "president"),
+    "eu": ("european", "union"),
+    "uk": ("united", "kingdom"),
+    "us": ("united", "states"),
+    "usa": ("united", "states"),
+}
 _MARKER = re.compile(r"[\[(<{]\s*(?:S|source|passage)?\s*\d+\s*[\])>}]", re.I)
 _CONTROL = re.compile(r"<\|[^<>]{0,40}\|>|</?s>|<(?:start|end)_of_turn>|\[/?INST\]", re.I)
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])")
@@ -367,7 +399,9 @@ class AnswerSettings:
             question...
         refuse_cosine_low: ... or at least this cosine, every topic word of the question
             occurs somewhere in the library, and ...
-        refuse_coverage: ... this IDF-weighted share of them is in the top five chunks.
+        refuse_coverage: ... this IDF-weighted share of them is in the top five chunks;
+        refuse_cosine_floor: ... or at least this cosine when every topic word is in the top
+            five chunks (a long chunk that says the answer in passing scores a low cosine).
         quotes: Sentences quoted by the extractive fallback...
         quote_ratio: ... each after the first only if it scores at least this share of it.
         closest: Items listed with a refusal.
@@ -398,6 +432,7 @@ class AnswerSettings:
     refuse_cosine: float = 0.45
     refuse_cosine_low: float = 0.33
     refuse_coverage: float = 0.35
+    refuse_cosine_floor: float = 0.28
     quotes: int = 2
     quote_ratio: float = 0.0
     closest: int = 3
@@ -516,6 +551,8 @@ def build_copy_grammar(
     Every sentence is ``[Sx] words.`` where the words are a contiguous run of at least
     ``min_words`` words from one sentence of passage ``Sx`` (at most ``max_chars`` characters).
     Small models then cannot invent facts: they choose which words of which passage answer.
+    Consecutive answer sentences quote different passage sentences, so the model cannot say
+    the same thing twice (greedy decoding of a small model otherwise often does).
 
     Args:
         passages: Label to the passage's sentences, as shown to the model.
@@ -529,9 +566,8 @@ def build_copy_grammar(
     from core.llm import gbnf_literal
 
     rules: list[str] = []
-    sent_alts: list[str] = []
+    quotes: list[str] = []  # one rule per quotable passage sentence
     for label, sentences in passages.items():
-        starts: list[str] = []
         for si, sentence in enumerate(_pieces(sentences, max_chars)):
             words = sentence.split()
             if len(words) < min_words:
@@ -542,16 +578,28 @@ def build_copy_grammar(
             for j in range(len(words)):
                 nxt = f" {base}-{j + 1}" if j + 1 < len(words) else ""
                 rules.append(f'{base}-{j} ::= (" " {gbnf_literal(words[j])}{nxt})?')
+            starts = []
             for i in range(len(words) - min_words + 1):
                 head = ' " " '.join(gbnf_literal(w) for w in words[i : i + min_words])
                 tail = f" {base}-{i + min_words}" if i + min_words < len(words) else ""
                 starts.append(head + tail)
-        if starts:
-            rules.append(f"span-{label.lower()} ::= " + " | ".join(starts))
-            sent_alts.append(f'"[{label}] " span-{label.lower()} "."')
-    if not sent_alts:
+            rules.append(f'q-{base} ::= "[{label}] " ({" | ".join(starts)}) "."')
+            quotes.append(base)
+    if not quotes:
         raise UsageError("An answer needs at least one passage sentence to quote.")
-    return "\n".join([_root(max_sentences), "sent ::= " + " | ".join(sent_alts), *rules])
+    # at{k}-{q}: sentence k quotes q, then optionally sentence k+1 quotes another one.
+    n = max(1, max_sentences)
+    for k in range(1, n + 1):
+        for q in quotes:
+            others = [o for o in quotes if o != q]
+            tail = (
+                f' (" " ({" | ".join(f"at{k + 1}-{o}" for o in others)}))?'
+                if k < n and others
+                else ""
+            )
+            rules.append(f"at{k}-{q} ::= q-{q}{tail}")
+    root = "root ::= " + " | ".join(f"at1-{q}" for q in quotes)
+    return "\n".join([root, *rules])
 
 
 def _root(max_sentences: int) -> str:
@@ -635,6 +683,7 @@ class Answerer:
         self.use_cache = cache
         self.memory = LRUCache(256)
         self._handle = LLMHandle(llm)
+        self._titles: tuple[int, dict[int, frozenset[str]]] | None = None
 
     # -- model ----------------------------------------------------------------------------------
 
@@ -757,7 +806,7 @@ class Answerer:
         for body, cited in parse_answer(raw, labels):
             check, cites = self._verify(question, body, cited, by_label)
             norm = normalise_question(body)
-            if check.supported and norm in seen:
+            if check.supported and any(norm in prev or prev in norm for prev in seen):
                 check = replace(check, supported=False, reason="repeats an earlier sentence")
             checks.append(check)
             if check.supported:
@@ -850,11 +899,21 @@ class Answerer:
         cos = float(np.max(vectors @ qv))
         coverage, missing = self._topic_words(question, [r.chunk_id for r in results[:5]])
         ok = cos >= s.refuse_cosine or (
-            cos >= s.refuse_cosine_low and not missing and coverage >= s.refuse_coverage
+            not missing
+            and (
+                (cos >= s.refuse_cosine_low and coverage >= s.refuse_coverage)
+                or (cos >= s.refuse_cosine_floor and coverage >= 1.0)
+            )
         )
         return Relevance(round(cos, 4), round(coverage, 4), missing, ok)
 
     def _topic_words(self, question: str, chunk_ids: list[int]) -> tuple[float, tuple[str, ...]]:
+        """IDF-weighted share of the question's topic words in ``chunk_ids``, and the absent ones.
+
+        A word counts as present in the library when the full-text index or an item title has
+        it (titles are what the user sees, e.g. "Q4 All-Hands"), or, for a known abbreviation,
+        when one of its spelled-out words does.
+        """
         from core.search import fts_query
 
         terms = [t for t in query_terms(question) if t not in _GENERIC and t not in _STOPWORDS]
@@ -863,21 +922,56 @@ class Answerer:
         db = self.library.db
         n = int(db.scalar("SELECT count(*) FROM chunks") or 0)
         marks = ",".join("?" * len(chunk_ids))
+        titles = self._title_stems()
+        top_media = {
+            int(row["media_id"])
+            for row in db.query(
+                f"SELECT DISTINCT media_id FROM chunks WHERE id IN ({marks})", tuple(chunk_ids)
+            )
+        }
+
+        def df_of(word: str) -> int:
+            sql = "SELECT count(*) FROM chunk_fts WHERE chunk_fts MATCH ?"
+            return int(db.scalar(sql, (fts_query([word]),)))
+
+        def in_top(word: str) -> bool:
+            if any(stem(word) in titles.get(m, ()) for m in top_media):
+                return True
+            return bool(
+                db.scalar(
+                    f"SELECT 1 FROM chunk_fts WHERE chunk_fts MATCH ? AND rowid IN ({marks}) "
+                    "LIMIT 1",
+                    (fts_query([word]), *chunk_ids),
+                )
+            )
+
+        all_titles = set().union(*titles.values()) if titles else set()
         found = total = 0.0
         missing: list[str] = []
         for term in terms:
-            match = fts_query([term])
-            df = int(db.scalar("SELECT count(*) FROM chunk_fts WHERE chunk_fts MATCH ?", (match,)))
+            df = df_of(term)
             idf = math.log((n + 1) / (df + 1)) + 1.0
             total += idf
-            if not df:
-                missing.append(term)
-            elif db.scalar(
-                f"SELECT 1 FROM chunk_fts WHERE chunk_fts MATCH ? AND rowid IN ({marks}) LIMIT 1",
-                (match, *chunk_ids),
-            ):
+            words = [term]
+            if not df and stem(term) not in all_titles:
+                words = [w for w in _EXPANSIONS.get(term, ()) if df_of(w) or stem(w) in all_titles]
+                if not words:
+                    missing.append(term)
+                    continue
+            if any(in_top(w) for w in words):
                 found += idf
         return (found / total if total else 0.0), tuple(missing)
+
+    def _title_stems(self) -> dict[int, frozenset[str]]:
+        """Stems of each item's title words, cached per library content version."""
+        version = self.library.content_version
+        if self._titles is None or self._titles[0] != version:
+            stems = {
+                int(row["id"]): frozenset(stem(w) for w in _WORD.findall(str(row["title"]).lower()))
+                for row in self.library.db.query("SELECT id, title FROM media_items")
+            }
+            self._titles = (version, stems)
+        return self._titles[1]
 
     @staticmethod
     def _refusal_text(closest: list[Citation]) -> str:
@@ -1095,6 +1189,7 @@ class Answerer:
                 self.model_id,
                 repr(self.settings),
                 SYSTEM_PROMPT,
+                PIPELINE_VERSION,
                 version,
             ],
             sort_keys=True,

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -177,8 +178,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps(final.to_json(), ensure_ascii=False, indent=2))
         return 0
     print()
-    if "".join(streamed).strip() != final.answer.strip():
-        # Sentences the sources did not support were dropped (or replaced by quotes).
+    if _words(streamed) != _words([final.answer]):
+        # Sentences the sources did not support were dropped (or replaced by quotes); a mere
+        # move of the citation marks to the sentence end is not worth a second copy.
         print("\nChecked against the sources:\n" + final.answer)
     if final.citations:
         print()
@@ -212,6 +214,11 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{' + '.join(s.packages)}"
         )
     return 0
+
+
+def _words(texts: list[str]) -> list[str]:
+    """The words of some text, without citation marks: what a reader compares."""
+    return re.findall(r"\w+", re.sub(r"\[S\d+\]", " ", "".join(texts)).lower())
 
 
 def _import_by_name(module: str, message: str, fix: str) -> Any:

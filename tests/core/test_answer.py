@@ -16,6 +16,7 @@ from core.answer import (
     SYSTEM_PROMPT,
     Answer,
     Answerer,
+    Relevance,
     Sources,
     Token,
     build_copy_grammar,
@@ -77,10 +78,28 @@ def test_free_grammar_lists_only_given_ids_with_distinct_pairs() -> None:
         build_grammar([])
 
 
+def test_copy_grammar_never_quotes_the_same_sentence_twice_in_a_row() -> None:
+    g = build_copy_grammar(
+        {
+            "S1": ["The cat sat on the mat.", "A dog ran in the park."],
+            "S2": ["Birds sing at dawn."],
+        },
+        max_sentences=3,
+        min_words=3,
+    )
+    rules = dict(line.split(" ::= ", 1) for line in g.splitlines())
+    assert rules["root"] == "at1-s1-0 | at1-s1-1 | at1-s2-0"
+    assert rules["at1-s1-0"] == 'q-s1-0 (" " (at2-s1-1 | at2-s2-0))?'
+    assert rules["at2-s2-0"] == 'q-s2-0 (" " (at3-s1-0 | at3-s1-1))?'
+    assert rules["at3-s1-1"] == "q-s1-1"  # the last sentence allowed ends the answer
+
+
 def test_copy_grammar_quotes_runs_of_the_cited_passage() -> None:
     g = build_copy_grammar({"S1": ["The cat sat on the mat."], "S2": ["Hi."]}, min_words=3)
-    assert '"[S1] " span-s1 "."' in g and "S2" not in g  # S2 has no 3-word run
+    assert 'q-s1-0 ::= "[S1] " (' in g and "S2" not in g  # S2 has no 3-word run
     assert '"The" " " "cat" " " "sat" s1-0-3' in g
+    # With one quotable sentence the answer is one sentence: it cannot quote it twice.
+    assert "root ::= at1-s1-0" in g and "at1-s1-0 ::= q-s1-0\n" in g + "\n"
     with pytest.raises(UsageError):
         build_copy_grammar({"S1": ["Too short"]}, min_words=3)
 
@@ -211,6 +230,32 @@ def test_unrelated_question_is_refused_with_the_closest_items(library: Library) 
     assert not answer.citations and answer.closest
     assert "could not find" in answer.answer and text == answer.answer
     assert answer.timings.prompt_tokens == 0  # the model never ran
+
+
+def test_titles_and_spelled_out_abbreviations_count_as_library_words(tmp_path: Path) -> None:
+    # Speech says "chief executive" and "fourth quarter"; people type "CEO" and "Q4". The
+    # title carries "Q4". Neither may make a question about the town hall look off-topic.
+    lib = Library(tmp_path / "lib")
+    import_transcript(
+        lib,
+        "transcript:all-hands",
+        "Q4 All-Hands",
+        [
+            Segment(0.0, 30.0, "Our chief executive walked through the goals for the quarter."),
+            Segment(30.0, 60.0, "The first goal is revenue, the second goal is hiring."),
+        ],
+    )
+    import_transcript(lib, "transcript:pancakes", "Pancake Class", PANCAKES)
+    answerer = Answerer(lib, cache=False)
+
+    def relevance(question: str) -> Relevance:
+        return answerer.relevance(question, answerer.searcher.search(question, k=8))
+
+    rel = relevance("What did the CEO say about Q4 goals?")
+    assert rel.missing == () and rel.coverage == 1.0
+    # Words that are nowhere stay missing, abbreviation or not, so off-topic questions are
+    # still refused.
+    assert relevance("What did HR say about sourdough?").missing == ("hr", "sourdough")
 
 
 @pytest.mark.slow

@@ -45,7 +45,9 @@ _CHATML = (
     "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-_SENTINEL = "\x1fMEDIAMIND_USER_TEXT\x1f"
+# Letters and digits only: templates trim message content (Llama 3, Gemma: ``| trim``), and
+# Python's strip() also removes control characters such as \x1f, which once cut the marker.
+_SENTINEL = "MEDIAMINDUSERTEXT7F3A"
 _MAX_SNAPSHOTS = 4  # prefixes kept (answers, tagging, ...); SmolLM2: ~23 KB per token
 
 
@@ -299,7 +301,12 @@ class LocalLLM:
                     f"The chat template of {self.path.name} cannot be rendered ({exc}).",
                     fix="Use a GGUF with a working tokenizer.chat_template, or the default model.",
                 ) from exc
-        head, _, tail = rendered.partition(_SENTINEL)
+        head, found, tail = rendered.partition(_SENTINEL)
+        if not found:
+            raise LLMError(
+                f"The chat template of {self.path.name} drops the user's message.",
+                fix="Use a GGUF with a working tokenizer.chat_template, or the default model.",
+            )
         head_tokens = self.tokenize(head, special=True)
         bos = self.llm.token_bos()
         if (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,64 @@ def test_a_user_supplied_gguf_copy_works(tmp_path: Path) -> None:
     assert llm is not load_llm() and llm.path == copy.resolve()
     prompt = llm.chat_prompt(SYSTEM, "", "Say hi.")
     assert "".join(llm.stream(prompt, grammar='root ::= "Hi" [a-z ]{0,5} "."', max_tokens=8))
+
+
+# Chat templates of other model families, as their GGUFs carry them (shortened): Gemma has no
+# system role and raises on one; Llama 3 uses header tokens. SmolLM2's vocabulary spells their
+# markers as plain text, which is enough to check that the file's own template is the one used.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+    "{% endif %}"
+    "{{ '<start_of_turn>' + ('model' if message['role'] == 'assistant' else message['role'])"
+    " + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+)
+LLAMA3_TEMPLATE = (
+    "{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
+    "'<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}"
+    "{% endif %}"
+)
+
+
+def _with_template(tmp_path: Path, name: str, template: str) -> Path:
+    """A copy of SmolLM2 whose GGUF metadata carries another chat template."""
+    gguf_new_metadata = pytest.importorskip("gguf.scripts.gguf_new_metadata")
+    out = tmp_path / f"{name}.gguf"
+    argv = [str(model_file(SMOLLM2)), str(out), "--chat-template", template, "--force"]
+    old = sys.argv
+    sys.argv = ["gguf-new-metadata", *argv]
+    try:
+        gguf_new_metadata.main()
+    finally:
+        sys.argv = old
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "template", "user_turn"),
+    [
+        ("gemma-style", GEMMA_TEMPLATE, "<start_of_turn>user\n" + SYSTEM),
+        ("llama3-style", LLAMA3_TEMPLATE, "<|start_header_id|>user<|end_header_id|>"),
+    ],
+)
+def test_a_gguf_with_another_chat_template_is_prompted_with_its_own(
+    tmp_path: Path, name: str, template: str, user_turn: str
+) -> None:
+    llm = LocalLLM(_with_template(tmp_path, name, template))
+    assert llm.chat_template == template
+    prompt = llm.chat_prompt(SYSTEM, "Passages:\n", "[S1] Paris is in France.\nQuestion: Where?")
+    text = llm.llm.detokenize(prompt.tokens, special=True).decode()
+    assert user_turn in text and "<|im_start|>user" not in text  # not SmolLM2's ChatML
+    bos = llm.llm.token_bos()
+    assert prompt.tokens[:2] != [bos, bos]  # the template's BOS is not doubled
+    assert SYSTEM in text  # a template without a system role gets it in the user turn
+    head = llm.llm.detokenize(prompt.tokens[: prompt.prefix_len], special=True).decode()
+    assert head.endswith("Passages:\n") and "Paris" not in head  # the cacheable prefix
+    out = "".join(llm.stream(prompt, grammar='root ::= "[S1] " [a-zA-Z ]{2,30} "."', max_tokens=24))
+    assert out.startswith("[S1] ") and out.endswith(".")
 
 
 @pytest.mark.slow

@@ -21,9 +21,10 @@ intent as the nearest thing a media library has, and says so here):
 
 * ``genre`` (19 ML-100K film genres) is **not** used to name rows: "Film-Noir" or "Western"
   describe nothing in a library of talks, news and lectures. Topic rows use the library's own
-  topic of each item instead — for now the nearest of :data:`TOPICS` (a small fixed taxonomy,
-  zero-shot by MiniLM similarity to a description of each topic; below
-  :data:`TOPIC_MIN_SIMILARITY` the item is "General"), later the ``topic`` of an annotation. How
+  topic of each item instead: its most confident topic tag from annotation (a reviewed one
+  first), so Home and the Library agree; an item not annotated yet gets the nearest topic of
+  the same taxonomy (``core.taxonomy``) by MiniLM similarity to its descriptions (below
+  :data:`TOPIC_MIN_SIMILARITY` the item is "General"). How
   much the user wants a topic next is read from the item head: the softmax of its scores over
   the candidates, summed over the row's first :data:`VISIBLE_TILES` items (the model's
   next-item distribution on what the row shows; a full-set sum would favour big rows).
@@ -117,26 +118,6 @@ NEIGHBOUR_MIN_SIMILARITY = 0.25
 VISIBLE_TILES = 3
 TOPIC_MIN_SIMILARITY = 0.15
 GENERAL_TOPIC = "General"
-
-# The placeholder topic taxonomy (until annotations carry topics): name, description to embed.
-TOPICS: tuple[tuple[str, str], ...] = (
-    ("Sports", "sports: athletes, teams, football, basketball, tennis, a match, a race, a title"),
-    ("Business", "business: companies, markets, the economy, money, profits, trade, investors"),
-    ("Science", "science: research, physics, biology, chemistry, space, experiments, discovery"),
-    ("Technology", "technology: software, computers, the internet, phones, AI, gadgets"),
-    ("Politics", "politics: government, elections, parliament, policy, politicians, voters"),
-    ("Health", "health: medicine, doctors, hospitals, disease, fitness, diet, wellbeing"),
-    ("History", "history: the past, wars, empires, ancient civilisations, historical events"),
-    ("Music", "music: songs, bands, concerts, albums, musicians, singing"),
-    ("Film & TV", "film and television: movies, series, actors, directors, cinema"),
-    ("Comedy", "comedy: jokes, humour, stand-up, funny sketches, laughter"),
-    ("Nature", "nature: animals, wildlife, the environment, climate, forests, oceans"),
-    ("Food", "food: cooking, recipes, kitchens, chefs, baking, restaurants"),
-    ("Travel", "travel: trips, tourism, destinations, cities, journeys abroad"),
-    ("Arts", "arts and culture: painting, literature, books, design, museums, theatre"),
-    ("Crime", "crime: police, investigations, courts, trials, criminals"),
-    ("Learning", "learning: lectures, lessons, tutorials, courses, how-to explanations"),
-)
 
 DAYPARTS = ((5, "morning"), (12, "afternoon"), (17, "evening"), (22, "night"))
 
@@ -371,32 +352,45 @@ def _iso_ts(text: str) -> int:
 
 
 def _annotation_texts(lib: Library) -> dict[int, tuple[str, str | None]]:
-    """``media_id -> (tags + summary text, topic)`` from an ``annotations`` table, if present.
+    """``media_id -> (topics and summary text, top topic)`` of the annotated items.
 
-    The table belongs to another part of the app and may not exist yet; only the columns found
-    (``tags``, ``summary``, ``topic``) are read.
+    Reviewed tags win over machine ones and rejected tags are left out (as in the Library).
     """
-    if not lib.db.scalar(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'annotations'"
+    from core.annotate.store import library_facets
+
+    facets = library_facets(lib)
+    summaries: dict[int, str] = {}
+    for r in lib.db.query(
+        "SELECT media_id, value FROM tags WHERE type = 'summary' AND status != 'rejected' "
+        "ORDER BY media_id, status = 'auto', confidence DESC, id"
     ):
-        return {}
-    cols = {str(r["name"]) for r in lib.db.query("PRAGMA table_info(annotations)")}
-    if "media_id" not in cols:
-        return {}
-    wanted = [c for c in ("tags", "summary", "topic") if c in cols]
-    if not wanted:
-        return {}
+        summaries.setdefault(int(r["media_id"]), str(r["value"]))
     out: dict[int, tuple[str, str | None]] = {}
-    for r in lib.db.query(f"SELECT media_id, {', '.join(wanted)} FROM annotations"):
-        text = ". ".join(str(r[c]) for c in ("tags", "summary") if r.get(c))
-        topic = str(r["topic"]) if r.get("topic") else None
-        out[int(r["media_id"])] = (text, topic)
+    for media_id in set(facets) | set(summaries):
+        topics = facets[media_id].topics if media_id in facets else ()
+        text = ". ".join(x for x in (", ".join(topics), summaries.get(media_id, "")) if x)
+        out[media_id] = (text, topics[0] if topics else None)
     return out
 
 
-def item_texts(lib: Library, media_ids: Sequence[int], titles: Sequence[str]) -> list[str]:
+def _tags_stamp(lib: Library) -> str:
+    """Changes whenever tags are added, replaced or reviewed (annotation keeps no version)."""
+    row = lib.db.query(
+        "SELECT count(*) AS n, coalesce(max(id), 0) AS top, "
+        "coalesce(max(reviewed_at), '') AS reviewed FROM tags"
+    )[0]
+    return f"{row['n']}:{row['top']}:{row['reviewed']}"
+
+
+def item_texts(
+    lib: Library,
+    media_ids: Sequence[int],
+    titles: Sequence[str],
+    annotations: dict[int, tuple[str, str | None]] | None = None,
+) -> list[str]:
     """The text embedded as each item's content (see the module docstring)."""
-    annotations = _annotation_texts(lib)
+    if annotations is None:
+        annotations = _annotation_texts(lib)
     prefix: dict[int, list[str]] = {}
     for r in lib.db.query("SELECT media_id, text FROM chunks WHERE idx < 2 ORDER BY media_id, idx"):
         prefix.setdefault(int(r["media_id"]), []).append(str(r["text"]))
@@ -413,25 +407,20 @@ def item_texts(lib: Library, media_ids: Sequence[int], titles: Sequence[str]) ->
     return out
 
 
-_topic_vectors: dict[str, F32] = {}
+def _topics_of(vectors: F32, encoder: Any) -> list[str]:
+    """The nearest ``core.taxonomy`` topic of each content vector ("General" when none is near)."""
+    from core.annotate.classify import label_space
 
-
-def _topics_of(vectors: F32, embed: Callable[[list[str]], F32], encoder_id: str) -> list[str]:
-    with _cache_lock:
-        topic_vecs = _topic_vectors.get(encoder_id)
-    if topic_vecs is None:
-        topic_vecs = np.asarray(embed([d for _, d in TOPICS]), dtype=np.float32)
-        with _cache_lock:
-            _topic_vectors[encoder_id] = topic_vecs
-    sims = vectors @ topic_vecs.T
+    sims = label_space("topic", encoder).scores(vectors)
+    labels = label_space("topic", encoder).labels
     best = sims.argmax(axis=1)
     return [
-        TOPICS[b][0] if sims[i, b] >= TOPIC_MIN_SIMILARITY else GENERAL_TOPIC
+        labels[b] if sims[i, b] >= TOPIC_MIN_SIMILARITY else GENERAL_TOPIC
         for i, b in enumerate(best)
     ]
 
 
-_item_tables: OrderedDict[tuple[str, int], ItemTable] = OrderedDict()
+_item_tables: OrderedDict[tuple[str, int, str], ItemTable] = OrderedDict()
 
 
 def item_table(lib: Library, encoder: Any) -> ItemTable:
@@ -450,7 +439,8 @@ def item_table(lib: Library, encoder: Any) -> ItemTable:
         The table.
     """
     version = lib.content_version
-    key = (lib.db.path, version)
+    stamp = _tags_stamp(lib)
+    key = (lib.db.path, version, stamp)
     with _cache_lock:
         hit = _item_tables.get(key)
     if hit is not None:
@@ -467,7 +457,9 @@ def item_table(lib: Library, encoder: Any) -> ItemTable:
     }
     ids = [int(r["id"]) for r in items]
     titles = [str(r["title"]) for r in items]
-    fresh = all(i in cached and cached[i]["content_version"] == version for i in ids)
+    fresh = all(i in cached and cached[i]["content_version"] == version for i in ids) and (
+        lib.db.scalar("SELECT value FROM library_meta WHERE key = 'recommend_tags'") == stamp
+    )
     if fresh:
         content = (
             np.stack([np.frombuffer(cached[i]["vector"], dtype=np.float32) for i in ids])
@@ -477,7 +469,7 @@ def item_table(lib: Library, encoder: Any) -> ItemTable:
         topics = [str(cached[i]["topic"]) for i in ids]
     else:
         content, topics = _refresh_items(
-            lib, encoder, ids=ids, titles=titles, cached=cached, version=version
+            lib, encoder, ids=ids, titles=titles, cached=cached, version=version, stamp=stamp
         )
     table = ItemTable(
         media_ids=tuple(ids),
@@ -505,11 +497,13 @@ def _refresh_items(
     titles: list[str],
     cached: dict[int, dict[str, Any]],
     version: int,
+    stamp: str,
 ) -> tuple[F32, list[str]]:
     from core.search import EmbeddingStore, text_sha256
 
     store = EmbeddingStore(lib, encoder)
-    texts = item_texts(lib, ids, titles)
+    notes = _annotation_texts(lib)
+    texts = item_texts(lib, ids, titles, notes)
     shas = [text_sha256(t) for t in texts]
     enc_id = store.encoder.model_id
     stale = [
@@ -533,9 +527,7 @@ def _refresh_items(
                 fix="Use the default MiniLM encoder (core.search.default_encoder).",
             )
         content[stale] = vectors
-        new_topics = _topics_of(vectors, store.embed, enc_id)
-        notes = _annotation_texts(lib)
-        for k, topic in zip(stale, new_topics, strict=True):
+        for k, topic in zip(stale, _topics_of(vectors, store.encoder), strict=True):
             note = notes.get(ids[k])
             topics[k] = note[1] if note and note[1] else topic
         log.info("recommender: embedded %d item text(s)", len(stale))
@@ -554,6 +546,10 @@ def _refresh_items(
                 (i, version, enc_id, sha, content[k].tobytes(), topics[k])
                 for k, (i, sha) in enumerate(zip(ids, shas, strict=True))
             ],
+        )
+        lib.db.execute(
+            "INSERT OR REPLACE INTO library_meta (key, value) VALUES ('recommend_tags', ?)",
+            (stamp,),
         )
     return content, topics
 

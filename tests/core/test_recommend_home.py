@@ -71,7 +71,7 @@ STORIES: dict[str, tuple[str, float, str, list[str]]] = {
     "b1": (
         "Chipmaker shares jump after earnings",
         8,
-        "Business",
+        "Business & Finance",
         [
             "Shares of the chipmaker rose twelve percent after quarterly earnings beat forecasts.",
             "Investors expect strong demand and higher profits next year.",
@@ -80,7 +80,7 @@ STORIES: dict[str, tuple[str, float, str, list[str]]] = {
     "b2": (
         "Central bank holds interest rates",
         5,
-        "Business",
+        "Business & Finance",
         [
             "The central bank left interest rates unchanged to fight inflation.",
             "Markets and the currency barely moved after the announcement.",
@@ -89,7 +89,7 @@ STORIES: dict[str, tuple[str, float, str, list[str]]] = {
     "b3": (
         "Inside a startup's funding round",
         30,
-        "Business",
+        "Business & Finance",
         [
             "The founders pitch venture capital investors for their company's next round.",
             "We follow the negotiations over valuation, shares and revenue targets.",
@@ -125,7 +125,7 @@ STORIES: dict[str, tuple[str, float, str, list[str]]] = {
     "f1": (
         "Perfect sourdough at home",
         9,
-        "Food",
+        "Leisure & Hobbies",
         [
             "The baker shows how to feed a starter and shape a sourdough loaf.",
             "Bake the bread in a hot oven with steam for a crisp crust.",
@@ -134,7 +134,7 @@ STORIES: dict[str, tuple[str, float, str, list[str]]] = {
     "f2": (
         "A week of vegetarian dinners",
         15,
-        "Food",
+        "Leisure & Hobbies",
         [
             "The chef cooks five easy vegetarian recipes for weeknight dinners.",
             "Lentils, vegetables and spices make a cheap and tasty meal.",
@@ -143,7 +143,7 @@ STORIES: dict[str, tuple[str, float, str, list[str]]] = {
     "p1": (
         "Election night: the results",
         7,
-        "Politics",
+        "News & Politics",
         [
             "Voters elected a new government as the opposition party won the election.",
             "The prime minister conceded defeat after the final count.",
@@ -152,7 +152,7 @@ STORIES: dict[str, tuple[str, float, str, list[str]]] = {
     "p2": (
         "Parliament debates the budget",
         12,
-        "Politics",
+        "News & Politics",
         [
             "Members of parliament argued over the government's budget and tax policy.",
             "The finance minister defended the spending plans.",
@@ -287,8 +287,8 @@ def test_evening_scenario_continue_row_and_sports_rows(lib: Library, ids: dict[s
 
 
 def test_evening_scenario_puts_a_sports_row_first(lib: Library, ids: dict[str, int]) -> None:
-    # The ML-trained item head alone ranks "Quick picks: Business" first here (a per-item bias
-    # on library content, docs/recsys.md); the continue-intent topic blend of home
+    # The ML-trained item head alone ranks "Quick picks: Business & Finance" first here (a
+    # per-item bias on library content, docs/recsys.md); the continue-intent topic blend of home
     # (topic_blend) lets the two finished sports stories lead the rows after "Continue".
     _evening(lib, ids)
     rows = home(lib, _at(30), tz=UTC, max_rows=50).rows
@@ -296,7 +296,7 @@ def test_evening_scenario_puts_a_sports_row_first(lib: Library, ids: dict[str, i
     second = rows[1]
     assert second.items[0].media_id in {ids[k] for k in SPORTS}, second.title
     order = [r.title for r in rows]
-    assert order.index("Quick picks: Sports") < order.index("Quick picks: Business")
+    assert order.index("Quick picks: Sports") < order.index("Quick picks: Business & Finance")
 
 
 def test_topic_blend_mixes_recent_topics_by_p_continue() -> None:
@@ -354,6 +354,35 @@ def test_topics_follow_the_content(lib: Library, ids: dict[str, int]) -> None:
     topic = dict(zip(table.media_ids, table.topics, strict=True))
     right = sum(topic[ids[k]] == expected for k, (_, _, expected, _) in STORIES.items())
     assert right >= len(STORIES) - 2, {k: topic[ids[k]] for k in STORIES}
+
+
+def test_an_items_annotation_topic_is_its_home_topic(lib: Library, ids: dict[str, int]) -> None:
+    # Home and the Library must agree: once an item is tagged, its topic tag (a reviewer's
+    # edit first) names its Home row, without any change to the item's content.
+    from core.annotate.review import record_review
+    from core.annotate.store import NewTag, replace_machine_tags, tags_of
+
+    story = ids["c2"]  # "How gene editing works": Science by content
+    assert dict(zip(*_topics(lib), strict=True))[story] == "Science"
+    with lib.db.atomic():
+        replace_machine_tags(
+            lib,
+            story,
+            [NewTag("topic", "Health & Medicine", 0.7), NewTag("summary", "Editing genes.", 0.9)],
+            prompt_version="test",
+            run_id=None,
+        )
+    assert dict(zip(*_topics(lib), strict=True))[story] == "Health & Medicine"
+    tag = next(t for t in tags_of(lib, story) if t.type == "topic")
+    record_review(lib, tag.id, "edit", "Education")
+    assert dict(zip(*_topics(lib), strict=True))[story] == "Education"
+    # Items not annotated keep the topic of their content, from the same taxonomy.
+    assert dict(zip(*_topics(lib), strict=True))[ids["s1"]] == "Sports"
+
+
+def _topics(lib: Library) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    table = item_table(lib, default_encoder)
+    return table.media_ids, table.topics
 
 
 def test_state_is_computed_once_per_new_event(

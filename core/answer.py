@@ -164,6 +164,21 @@ def sanitize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def _name_words(question: str) -> set[str]:
+    """Lower-cased words of ``question`` written as names.
+
+    A name is capitalised after the first word of a sentence, all capitals (``NYPD``), or has
+    digits (``AS-205``, ``FtsZ1``).
+    """
+    out: set[str] = set()
+    for sentence in re.split(r"[.!?]\s+", question):
+        for i, word in enumerate(re.findall(r"\w+", sentence)):
+            upper = word[0].isupper() and i > 0
+            if upper or (len(word) > 1 and word.isupper()) or any(c.isdigit() for c in word):
+                out.add(word.lower())
+    return out
+
+
 def split_sentences(text: str) -> list[str]:
     """Split transcript text into sentences; very long ones are cut at a comma or a space."""
     out: list[str] = []
@@ -362,6 +377,7 @@ class Relevance:
     coverage: float
     missing: tuple[str, ...]
     answerable: bool
+    names_missing: tuple[str, ...] = ()
 
 
 # -- settings ----------------------------------------------------------------------------------
@@ -897,7 +913,13 @@ class Answerer:
         qv = self.searcher.query_vector(question)
         vectors = self.searcher.store.embed([r.text for r in results])
         cos = float(np.max(vectors @ qv))
-        coverage, missing = self._topic_words(question, [r.chunk_id for r in results[:5]])
+        coverage, absent = self._topic_words(question, [r.chunk_id for r in results[:5]])
+        # Names (capitalised mid-sentence, acronyms, words with digits) are what speech
+        # recognition garbles most ("de Maiziere" heard as "mays year"), so a name absent from
+        # the transcripts does not by itself mean the library lacks the subject; an ordinary
+        # word absent from every item ("sourdough", "layoffs") does.
+        names = _name_words(question)
+        missing = tuple(w for w in absent if w not in names)
         ok = cos >= s.refuse_cosine or (
             not missing
             and (
@@ -905,7 +927,13 @@ class Answerer:
                 or (cos >= s.refuse_cosine_floor and coverage >= 1.0)
             )
         )
-        return Relevance(round(cos, 4), round(coverage, 4), missing, ok)
+        return Relevance(
+            round(cos, 4),
+            round(coverage, 4),
+            missing,
+            ok,
+            tuple(w for w in absent if w in names),
+        )
 
     def _topic_words(self, question: str, chunk_ids: list[int]) -> tuple[float, tuple[str, ...]]:
         """IDF-weighted share of the question's topic words in ``chunk_ids``, and the absent ones.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,17 @@ def test_answer_markers_become_links_and_text_is_escaped() -> None:
     html = answer_html(answer)
     assert "<a href='cite:0'" in html and "Town &lt;Hall&gt; @ 1:02" in html
     assert "&lt;rise&gt;" in html and "S9" not in html
+
+
+def test_each_marker_links_to_the_moment_its_sentence_quotes() -> None:
+    # Both sentences cite passage S1, at two different moments of it.
+    late = Citation(6, "Town Hall", 93.0, 120.0, "The total budget is $5.5 million.", "S1")
+    early = Citation(6, "Town Hall", 0.0, 31.0, "Our CFO will talk about budgets.", "S1")
+    text = "The total budget is $5.5 million [S1]. CFO will talk [S1]."
+    answer = Answer("q", text, (late, early))
+    html = answer_html(answer)
+    first, second = re.findall(r"href='cite:(\d)'[^>]*>\[Town Hall @ ([\d:]+)\]", html)
+    assert first == ("0", "1:33") and second == ("1", "0:00")
 
 
 @requires_multimedia

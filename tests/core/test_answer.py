@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -232,25 +233,27 @@ def test_unrelated_question_is_refused_with_the_closest_items(library: Library) 
     assert answer.timings.prompt_tokens == 0  # the model never ran
 
 
+def _relevance_in(tmp_path: Path, title: str, sentences: list[str]) -> Callable[[str], Relevance]:
+    """``relevance(question)`` over a library of one item (and the pancake class)."""
+    lib = Library(tmp_path / "lib")
+    segments = [Segment(30.0 * i, 30.0 * i + 30.0, text) for i, text in enumerate(sentences)]
+    import_transcript(lib, "transcript:item", title, segments)
+    import_transcript(lib, "transcript:pancakes", "Pancake Class", PANCAKES)
+    answerer = Answerer(lib, cache=False)
+    return lambda q: answerer.relevance(q, answerer.searcher.search(q, k=8))
+
+
 def test_titles_and_spelled_out_abbreviations_count_as_library_words(tmp_path: Path) -> None:
     # Speech says "chief executive" and "fourth quarter"; people type "CEO" and "Q4". The
     # title carries "Q4". Neither may make a question about the town hall look off-topic.
-    lib = Library(tmp_path / "lib")
-    import_transcript(
-        lib,
-        "transcript:all-hands",
+    relevance = _relevance_in(
+        tmp_path,
         "Q4 All-Hands",
         [
-            Segment(0.0, 30.0, "Our chief executive walked through the goals for the quarter."),
-            Segment(30.0, 60.0, "The first goal is revenue, the second goal is hiring."),
+            "Our chief executive walked through the goals for the quarter.",
+            "The first goal is revenue, the second goal is hiring.",
         ],
     )
-    import_transcript(lib, "transcript:pancakes", "Pancake Class", PANCAKES)
-    answerer = Answerer(lib, cache=False)
-
-    def relevance(question: str) -> Relevance:
-        return answerer.relevance(question, answerer.searcher.search(question, k=8))
-
     rel = relevance("What did the CEO say about Q4 goals?")
     assert rel.missing == () and rel.coverage == 1.0
     # Words that are nowhere stay missing, abbreviation or not, so off-topic questions are
@@ -262,27 +265,17 @@ def test_titles_and_spelled_out_abbreviations_count_as_library_words(tmp_path: P
 def test_a_name_the_transcripts_lack_does_not_veto_an_answer(tmp_path: Path) -> None:
     # Speech recognition garbles names: the transcript has "mays year" for "de Maiziere". An
     # ordinary word that no item has ("sourdough") still counts as missing.
-    lib = Library(tmp_path / "lib")
-    import_transcript(
-        lib,
-        "transcript:cabinet",
+    relevance = _relevance_in(
+        tmp_path,
         "German politics",
         [
-            Segment(
-                0.0,
-                30.0,
-                "Thomas de mays year serves in the role of interior minister in the cabinet.",
-            ),
-            Segment(30.0, 60.0, "The German cabinet meets every Wednesday in Berlin."),
+            "Thomas de mays year serves in the role of interior minister in the cabinet.",
+            "The German cabinet meets every Wednesday in Berlin.",
         ],
     )
-    import_transcript(lib, "transcript:pancakes", "Pancake Class", PANCAKES)
-    answerer = Answerer(lib, cache=False)
-    question = "Thomas de Maiziere serves what role in the German cabinet?"
-    rel = answerer.relevance(question, answerer.searcher.search(question, k=8))
+    rel = relevance("Thomas de Maiziere serves what role in the German cabinet?")
     assert rel.missing == () and rel.names_missing == ("maiziere",) and rel.answerable
-    question = "What role does sourdough have in the German cabinet?"
-    rel = answerer.relevance(question, answerer.searcher.search(question, k=8))
+    rel = relevance("What role does sourdough have in the German cabinet?")
     assert rel.missing == ("sourdough",) and not rel.answerable
 
 

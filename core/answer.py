@@ -112,12 +112,10 @@ _EXPANSIONS: dict[str, tuple[str, ...]] = {
     "ux": ("user", "experience"),
     "kpi": ("performance", "indicator"),
     "roi": ("return", "investment"),
-    "r&d": ("research", "development"),
     "pm": ("project", "manager"),
     "vp": ("vice", "president"),
     "eu": ("european", "union"),
     "uk": ("united", "kingdom"),
-    "us": ("united", "states"),
     "usa": ("united", "states"),
 }
 _MARKER = re.compile(r"[\[(<{]\s*(?:S|source|passage)?\s*\d+\s*[\])>}]", re.I)

@@ -532,6 +532,10 @@ def _refresh_items(
             topics[k] = note[1] if note and note[1] else topic
         log.info("recommender: embedded %d item text(s)", len(stale))
     with lib.db.atomic():
+        if stale:
+            # The user state was encoded from the old item vectors (a tag change alters them
+            # without a new content version): encode it again on the next request.
+            lib.db.execute("DELETE FROM recommend_state")
         lib.db.execute(
             f"DELETE FROM recommend_items WHERE media_id NOT IN ({','.join('?' * len(ids))})"
             if ids

@@ -364,6 +364,9 @@ def test_an_items_annotation_topic_is_its_home_topic(lib: Library, ids: dict[str
 
     story = ids["c2"]  # "How gene editing works": Science by content
     assert dict(zip(*_topics(lib), strict=True))[story] == "Science"
+    _evening(lib, ids)
+    assert not Recommendations(lib, tz=UTC).home(_at(30)).state_cached
+    assert Recommendations(lib, tz=UTC).home(_at(31)).state_cached
     with lib.db.atomic():
         replace_machine_tags(
             lib,
@@ -373,6 +376,8 @@ def test_an_items_annotation_topic_is_its_home_topic(lib: Library, ids: dict[str
             run_id=None,
         )
     assert dict(zip(*_topics(lib), strict=True))[story] == "Health & Medicine"
+    # The item's vector changed with its tags, so the user state is encoded again.
+    assert not Recommendations(lib, tz=UTC).home(_at(32)).state_cached
     tag = next(t for t in tags_of(lib, story) if t.type == "topic")
     record_review(lib, tag.id, "edit", "Education")
     assert dict(zip(*_topics(lib), strict=True))[story] == "Education"

@@ -216,6 +216,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """A ``-k`` value: a whole number of at least 1 (argparse reports anything else)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _words(texts: list[str]) -> list[str]:
     """The words of some text, without citation marks: what a reader compares."""
     return re.findall(r"\w+", re.sub(r"\[S\d+\]", " ", "".join(texts)).lower())
@@ -527,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="find moments by meaning and by words")
     p.add_argument("query", metavar="QUERY")
-    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("-k", type=_count, default=10, help="number of results (default 10)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--item", type=int, action="append", metavar="ID", help="only this item")
     p.add_argument(
@@ -560,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="a GGUF model file (default: $MEDIAMIND_LLM or the built-in SmolLM2-135M)",
     )
-    p.add_argument("-k", type=int, default=None, help="chunks to retrieve (default 8)")
+    p.add_argument("-k", type=_count, default=None, help="chunks to retrieve (default 8)")
     p.add_argument("--item", type=int, action="append", metavar="ID", help="only this item")
     p.set_defaults(func=cmd_ask)
 

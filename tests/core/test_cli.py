@@ -32,6 +32,13 @@ def test_version_and_help() -> None:
     assert mm().returncode == 2
 
 
+@pytest.mark.parametrize("command", ["search", "ask"])
+@pytest.mark.parametrize(("k", "why"), [("0", "at least 1"), ("-3", "at least 1"), ("x", "whole")])
+def test_k_must_be_a_positive_count(tmp_path: Path, command: str, k: str, why: str) -> None:
+    out = mm(command, "budget", "-k", k, library=tmp_path / "lib")
+    assert out.returncode == 2 and "argument -k" in out.stderr and why in out.stderr
+
+
 def test_models_json_lists_the_registry() -> None:
     out = mm("models", "--json")
     assert out.returncode == 0, out.stderr

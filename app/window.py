@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self.resize(1200, 760)
         self._painted = False
         self._loaded = False
+        self._ready_sent = False
         self._closed = False
 
         self.notifier = ErrorNotifier(self)
@@ -333,7 +334,9 @@ class MainWindow(QMainWindow):
         self._maybe_ready()
 
     def _maybe_ready(self) -> None:
-        if self._painted and self._loaded:
+        # Once: later library refreshes call this again.
+        if self._painted and self._loaded and not self._ready_sent:
+            self._ready_sent = True
             self.ready.emit()
 
     @property

@@ -325,3 +325,24 @@ def test_content_imputed_popularity_scores_cold_items_by_their_neighbours() -> N
         assert imputed[i] == pytest.approx(plain[nearest].mean())
     rel = _relative([{"ndcg@10": 0.11}, {"ndcg@10": 0.09}], [{"ndcg@10": 0.1}, {"ndcg@10": 0.1}])
     assert rel["per_seed"] == pytest.approx([0.1, -0.1]) and rel["of_means"] == pytest.approx(0.0)
+
+
+def test_factorisation_scores_each_item_by_the_intent_it_would_satisfy() -> None:
+    from models.recsys.factorize import intent_log_likelihoods
+
+    cat = _catalogue([["Drama"], ["Comedy"], ["Comedy", "Action"]], [1996, 1980, 1997])
+    history = Events(np.asarray([2]), np.asarray([YEAR_1997]), np.asarray([4]))
+    target = Events(np.asarray([1]), np.asarray([YEAR_1997 + 3600]), np.asarray([4]))
+    case = _case(cat, 0, history, target, np.zeros(0, np.int64), False, 20)
+    known = np.ones(4, dtype=bool)
+    split = Split(cat, {}, [], [case], [case], np.zeros(0, np.int64), 20, known)
+    g = np.full((1, len(GENRES)), 0.5, dtype=np.float32)
+    b = np.asarray([[0.9, 0.8, 0.7]], dtype=np.float32)  # P(deep), P(continue), P(new)
+    genre, deep, cont, new = intent_log_likelihoods(split, [case], np.asarray([YEAR_1997]), g, b)
+    assert genre.shape == deep.shape == cont.shape == new.shape == (1, 4)
+    assert deep[0, 1] == pytest.approx(np.log(0.9), abs=1e-4)  # Drama is "deep"
+    assert deep[0, 2] == pytest.approx(np.log(0.1), abs=1e-4)
+    assert cont[0, 3] == pytest.approx(np.log(0.8), abs=1e-4)  # shares Comedy with item 2
+    assert cont[0, 1] == pytest.approx(np.log(0.2), abs=1e-4)
+    assert new[0, 1] == pytest.approx(np.log(0.7), abs=1e-4)  # 1996 at a 1997 request
+    assert new[0, 2] == pytest.approx(np.log(0.3), abs=1e-4)  # 1980: catalogue

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.data import shared_data
 from core.annotate import classify, llm_tags
 from core.annotate.annotator import AnnotateSettings, Annotator, fit_head
 from core.annotate.store import item_tags
@@ -58,12 +59,6 @@ LABELS = {
     "tech": "Technology",
 }
 GOLD_CLASSES = tuple(LABELS.values())
-
-
-def shared_dir() -> Path:
-    """The shared evaluation data folder."""
-    env = os.environ.get("MEDIAMIND_SHARED_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
 
 
 @dataclass(frozen=True)
@@ -290,7 +285,7 @@ def llm_subset(
 
 def long_item(lib: Library, words_target: int = 4500) -> dict[str, Any]:
     """Annotate a real ~30 min transcript (qmsum IS1003c, re-timed at 2.5 words/s)."""
-    path = shared_dir() / "retrieval" / "qmsum" / "IS1003c.json"
+    path = shared_data("retrieval", "qmsum", "IS1003c.json")
     turns = json.loads(path.read_text())["meeting_transcripts"]
     from bench.search import qmsum_segments
 
@@ -351,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--library", type=Path, default=CACHE / "library")
     args = parser.parse_args(argv)
-    zip_path = shared_dir() / "topics" / "bbc_news" / "bbc-fulltext.zip"
+    zip_path = shared_data("topics", "bbc_news", "bbc-fulltext.zip")
     if not zip_path.is_file():
         print(f"evaluation data {zip_path} is absent; nothing to do")
         return 0

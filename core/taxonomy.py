@@ -151,15 +151,6 @@ SAFETY_REASONS: Final[tuple[str, ...]] = (
 TAG_TYPES: Final[tuple[str, ...]] = ("summary", "topic", "mood", "entity", "safety")
 
 
-def rating_rank(rating: str) -> int:
-    """Position of a rating from G (0) to R (3); for ``--max-rating``-style comparisons.
-
-    Raises:
-        ValueError: ``rating`` is not one of :data:`RATINGS`.
-    """
-    return RATINGS.index(rating)
-
-
 def canonical_topic(text: str) -> str | None:
     """The taxonomy label spelled by ``text`` (case and ``and``/``&`` insensitive), or None."""
     key = _fold(text)

@@ -373,8 +373,16 @@ def _annotation_texts(lib: Library) -> dict[int, tuple[str, str | None]]:
     return out
 
 
-def _tags_stamp(lib: Library) -> str:
-    """Changes whenever tags are added, replaced or reviewed (annotation keeps no version)."""
+# library_meta key of the tags stamp that the cached ``recommend_items`` rows were built at.
+TAGS_STAMP_KEY = "recommend_tags"
+
+
+def tags_stamp(lib: Library) -> str:
+    """A stamp of the tags table; it changes whenever tags are added, replaced or reviewed.
+
+    The recommender's item cache is valid for one content version *and* one stamp (annotation
+    keeps no version of its own).
+    """
     row = lib.db.query(
         "SELECT count(*) AS n, coalesce(max(id), 0) AS top, "
         "coalesce(max(reviewed_at), '') AS reviewed FROM tags"
@@ -411,8 +419,9 @@ def _topics_of(vectors: F32, encoder: Any) -> list[str]:
     """The nearest ``core.taxonomy`` topic of each content vector ("General" when none is near)."""
     from core.annotate.classify import label_space
 
-    sims = label_space("topic", encoder).scores(vectors)
-    labels = label_space("topic", encoder).labels
+    space = label_space("topic", encoder)
+    sims = space.scores(vectors)
+    labels = space.labels
     best = sims.argmax(axis=1)
     return [
         labels[b] if sims[i, b] >= TOPIC_MIN_SIMILARITY else GENERAL_TOPIC
@@ -439,7 +448,7 @@ def item_table(lib: Library, encoder: Any) -> ItemTable:
         The table.
     """
     version = lib.content_version
-    stamp = _tags_stamp(lib)
+    stamp = tags_stamp(lib)
     key = (lib.db.path, version, stamp)
     with _cache_lock:
         hit = _item_tables.get(key)
@@ -458,7 +467,7 @@ def item_table(lib: Library, encoder: Any) -> ItemTable:
     ids = [int(r["id"]) for r in items]
     titles = [str(r["title"]) for r in items]
     fresh = all(i in cached and cached[i]["content_version"] == version for i in ids) and (
-        lib.db.scalar("SELECT value FROM library_meta WHERE key = 'recommend_tags'") == stamp
+        lib.db.scalar("SELECT value FROM library_meta WHERE key = ?", (TAGS_STAMP_KEY,)) == stamp
     )
     if fresh:
         content = (
@@ -552,8 +561,8 @@ def _refresh_items(
             ],
         )
         lib.db.execute(
-            "INSERT OR REPLACE INTO library_meta (key, value) VALUES ('recommend_tags', ?)",
-            (stamp,),
+            "INSERT OR REPLACE INTO library_meta (key, value) VALUES (?, ?)",
+            (TAGS_STAMP_KEY, stamp),
         )
     return content, topics
 

@@ -27,6 +27,7 @@ in memory and in the library database.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import logging
@@ -63,7 +64,7 @@ log = logging.getLogger(__name__)
 
 # Part of the answer-cache key: bump it when a code change alters answers (grammar, passage
 # selection, verification, refusal), so an upgraded app does not serve answers of the old one.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 
 # -- text helpers ------------------------------------------------------------------------------
 
@@ -118,6 +119,39 @@ _EXPANSIONS: dict[str, tuple[str, ...]] = {
     "uk": ("united", "kingdom"),
     "usa": ("united", "states"),
 }
+# Spelling-to-sound rewrites for sound_key, applied in order.
+_SOUNDS = (
+    ("ph", "f"), ("ck", "k"), ("sch", "sk"), ("gh", "g"), ("kn", "n"), ("wr", "r"),
+    ("qu", "kw"), ("q", "k"), ("x", "ks"), ("z", "s"), ("dg", "j"),
+)  # fmt: skip
+
+
+def sound_key(word: str) -> str:
+    """A rough key of how an English word sounds: its first letter and its consonants.
+
+    Speech recognition writes what it hears, so a question word that no transcript spells the
+    same way may still be there under a word that sounds alike ("phishing" heard as
+    "fishing"). Both give ``fsng``.
+    """
+    w = word.lower()
+    for spelled, sound in _SOUNDS:
+        w = w.replace(spelled, sound)
+    w = re.sub(r"c(?=[eiy])", "s", w).replace("c", "k")
+    key = w[:1] + re.sub(r"[aeiouyhw]", "", w[1:])
+    return re.sub(r"(.)\1+", r"\1", key)
+
+
+def sounds_like(word: str, other: str) -> bool:
+    """Whether ``other`` could be how speech recognition wrote ``word``.
+
+    Same sound key and mostly the same letters: the second condition keeps apart words that
+    merely share consonants ("layoffs" and "lives" both key to ``lfs``).
+    """
+    if len(word) < 5 or word == other or sound_key(word) != sound_key(other):
+        return False
+    return difflib.SequenceMatcher(None, word, other).ratio() >= 0.75
+
+
 _MARKER = re.compile(r"[\[(<{]\s*(?:S|source|passage)?\s*\d+\s*[\])>}]", re.I)
 _CONTROL = re.compile(r"<\|[^<>]{0,40}\|>|</?s>|<(?:start|end)_of_turn>|\[/?INST\]", re.I)
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])")
@@ -215,7 +249,8 @@ class Citation:
         end: End of the cited chunk, seconds.
         quote: The sentence of the chunk that supports the answer (or the passage text, in a
             :class:`Sources` event).
-        label: The passage id used in the answer text, e.g. ``S1``.
+        label: Its marker in the answer text, e.g. ``S1``: one per cited moment, so two
+            moments of one passage get two labels (in a :class:`Sources` event: the passage id).
         chunk_id: The cited chunk.
     """
 
@@ -251,7 +286,8 @@ class SentenceCheck:
 
     Attributes:
         text: The sentence without its citation markers.
-        labels: The passage ids it cites (after unsupported ones were dropped).
+        labels: What it cites: for a kept sentence the labels of its citations, for a dropped
+            one the passage ids the model gave.
         lexical: Share of its content words found in the cited passages.
         cosine: Best MiniLM cosine between it and a sentence of a cited passage.
         support: ``(lexical + cosine) / 2``.
@@ -652,9 +688,40 @@ def parse_answer(text: str, allowed: Sequence[str]) -> list[tuple[str, tuple[str
     return out
 
 
-def _render(sentences: Sequence[tuple[str, Sequence[str]]]) -> str:
+def number_citations(
+    cited: Sequence[Sequence[Citation]],
+) -> tuple[list[Citation], list[tuple[str, ...]]]:
+    """Label each distinct cited moment ``S1``, ``S2``... in order of first use.
+
+    The model cites *passages*, but two sentences can rest on different moments of one
+    passage; its label would then stand for two timestamps. Numbered by moment, every marker
+    names exactly one citation, as footnotes do.
+
+    Args:
+        cited: For each sentence, the citations that support it.
+
+    Returns:
+        The distinct citations, relabelled, and each sentence's labels.
+    """
+    citations: list[Citation] = []
+    index: dict[Citation, str] = {}
+    marks: list[tuple[str, ...]] = []
+    for cites in cited:
+        labels = []
+        for c in cites:
+            key = replace(c, label="")
+            if key not in index:
+                index[key] = f"S{len(citations) + 1}"
+                citations.append(replace(c, label=index[key]))
+            labels.append(index[key])
+        marks.append(tuple(dict.fromkeys(labels)))
+    return citations, marks
+
+
+def _render(bodies: Sequence[str], marks: Sequence[Sequence[str]]) -> str:
     return " ".join(
-        f"{body.rstrip('.')} {''.join(f'[{x}]' for x in labels)}." for body, labels in sentences
+        f"{body.rstrip('.')} {''.join(f'[{x}]' for x in labels)}."
+        for body, labels in zip(bodies, marks, strict=True)
     )
 
 
@@ -814,8 +881,8 @@ class Answerer:
 
         by_label = {p.label: p for p in passages}
         checks: list[SentenceCheck] = []
-        kept: list[tuple[str, tuple[str, ...]]] = []
-        citations: list[Citation] = []
+        kept: list[tuple[str, list[Citation]]] = []
+        kept_at: list[int] = []
         seen: set[str] = set()
         for body, cited in parse_answer(raw, labels):
             check, cites = self._verify(question, body, cited, by_label)
@@ -825,10 +892,14 @@ class Answerer:
             checks.append(check)
             if check.supported:
                 seen.add(norm)
-                kept.append((body, check.labels))
-                citations.extend(c for c in cites if c not in citations)
+                kept.append((body, cites))
+                kept_at.append(len(checks) - 1)
         if kept:
-            mode, text = "generated", _render(kept)
+            mode = "generated"
+            citations, marks = number_citations([c for _, c in kept])
+            text = _render([body for body, _ in kept], marks)
+            for at, labels_of in zip(kept_at, marks, strict=True):
+                checks[at] = replace(checks[at], labels=labels_of)
         else:
             mode = "extractive"
             text, citations, quote_checks = self._extractive(question, passages)
@@ -937,8 +1008,9 @@ class Answerer:
         """IDF-weighted share of the question's topic words in ``chunk_ids``, and the absent ones.
 
         A word counts as present in the library when the full-text index or an item title has
-        it (titles are what the user sees, e.g. "Q4 All-Hands"), or, for a known abbreviation,
-        when one of its spelled-out words does.
+        it (titles are what the user sees, e.g. "Q4 All-Hands"); for a known abbreviation,
+        when one of its spelled-out words does; and as present in the top chunks when one of
+        their words sounds like it (:func:`sounds_like`: ASR spells by sound).
         """
         from core.search import fts_query
 
@@ -971,6 +1043,14 @@ class Answerer:
                 )
             )
 
+        top_text: set[str] = set()
+
+        def top_words() -> set[str]:
+            if not top_text:
+                rows = db.query(f"SELECT text FROM chunks WHERE id IN ({marks})", tuple(chunk_ids))
+                top_text.update(w for row in rows for w in _WORD.findall(row["text"].lower()))
+            return top_text
+
         all_titles = set().union(*titles.values()) if titles else set()
         found = total = 0.0
         missing: list[str] = []
@@ -981,6 +1061,9 @@ class Answerer:
             words = [term]
             if not df and stem(term) not in all_titles:
                 words = [w for w in _EXPANSIONS.get(term, ()) if df_of(w) or stem(w) in all_titles]
+                if not words and any(sounds_like(term, w) for w in top_words()):
+                    found += idf  # heard differently, but in the top chunks
+                    continue
                 if not words:
                     missing.append(term)
                     continue
@@ -1191,16 +1274,21 @@ class Answerer:
             if len(chosen) >= s.quotes:
                 break
         chosen.sort(key=lambda pu: (pu[0].label, pu[1].chunk.idx))
-        parts, cites, checks = [], [], []
-        for p, u in chosen:
-            quote = u.text.rstrip()
-            parts.append(f"“{quote}” [{p.label}]")
-            cites.append(
-                Citation(
-                    p.media_id, p.title, u.chunk.start, u.chunk.end, quote, p.label, u.chunk.id
-                )
+        quoted = [
+            Citation(
+                p.media_id,
+                p.title,
+                u.chunk.start,
+                u.chunk.end,
+                quote=u.text.rstrip(),
+                label=p.label,
+                chunk_id=u.chunk.id,
             )
-            checks.append(SentenceCheck(quote, (p.label,), 1.0, 1.0, 1.0, True, "quoted"))
+            for p, u in chosen
+        ]
+        cites, marks = number_citations([[c] for c in quoted])
+        parts = [f"“{c.quote}” [{m[0]}]" for c, m in zip(quoted, marks, strict=True)]
+        checks = [SentenceCheck(c.quote, (c.label,), 1.0, 1.0, 1.0, True, "quoted") for c in cites]
         text = "The passages that best match your question say: " + " ".join(parts)
         return text, cites, checks
 

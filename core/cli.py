@@ -178,9 +178,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps(final.to_json(), ensure_ascii=False, indent=2))
         return 0
     print()
-    if _words(streamed) != _words([final.answer]):
-        # Sentences the sources did not support were dropped (or replaced by quotes); a mere
-        # move of the citation marks to the sentence end is not worth a second copy.
+    if _reading(streamed) != _reading([final.answer]):
+        # Sentences the sources did not support were dropped (or replaced by quotes), or two
+        # moments of one streamed passage label got labels of their own; a mere move of the
+        # citation marks to the sentence end is not worth a second copy.
         print("\nChecked against the sources:\n" + final.answer)
     if final.citations:
         print()
@@ -227,9 +228,11 @@ def _count(text: str) -> int:
     return value
 
 
-def _words(texts: list[str]) -> list[str]:
-    """The words of some text, without citation marks: what a reader compares."""
-    return re.findall(r"\w+", re.sub(r"\[S\d+\]", " ", "".join(texts)).lower())
+def _reading(texts: list[str]) -> tuple[list[str], list[str]]:
+    """The words of some text and, apart, its citation marks in order: what a reader compares."""
+    text = "".join(texts)
+    marks = re.findall(r"\[S\d+\]", text)
+    return re.findall(r"\w+", re.sub(r"\[S\d+\]", " ", text).lower()), marks
 
 
 def _import_by_name(module: str, message: str, fix: str) -> Any:

@@ -35,25 +35,16 @@ _MARKER = re.compile(r"\[(S\d+(?:\s*,\s*S\d+)*)\]")
 def answer_html(answer: Answer) -> str:
     """The answer as HTML: each ``[S1]`` marker becomes a ``cite:N`` link to its citation.
 
-    A passage label can stand for several citations (two sentences quoting different moments
-    of passage S1), so each marker links to the citation of its label whose quote shares the
-    most words with the sentence the marker ends.
+    Core gives every cited moment its own label, so a marker names exactly one citation.
     """
-    by_label: dict[str, list[int]] = {}
-    for n, c in enumerate(answer.citations):
-        by_label.setdefault(c.label, []).append(n)
+    by_label = {c.label: n for n, c in enumerate(answer.citations)}
 
-    def words(text: str) -> set[str]:
-        return set(re.findall(r"\w+", text.lower()))
-
-    def link(match: re.Match[str], sentence: str) -> str:
+    def link(match: re.Match[str]) -> str:
         parts = []
-        said = words(sentence)
         for label in re.split(r"\s*,\s*", match.group(1)):
-            candidates = by_label.get(label)
-            if not candidates:  # a marker the verifier dropped: show nothing, not a dead link
+            n = by_label.get(label)
+            if n is None:  # a marker the verifier dropped: show nothing, not a dead link
                 continue
-            n = max(candidates, key=lambda i: len(said & words(answer.citations[i].text)))
             c = answer.citations[n]
             parts.append(
                 f"<a href='cite:{n}' title='{html.escape(c.title)}'>"
@@ -64,9 +55,8 @@ def answer_html(answer: Answer) -> str:
     pieces = []
     last = 0
     for match in _MARKER.finditer(answer.text):
-        sentence = answer.text[last : match.start()]
-        pieces.append(html.escape(sentence))
-        pieces.append(link(match, sentence))
+        pieces.append(html.escape(answer.text[last : match.start()]))
+        pieces.append(link(match))
         last = match.end()
     pieces.append(html.escape(answer.text[last:]))
     return "".join(pieces).replace("\n", "<br>")

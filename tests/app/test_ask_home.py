@@ -91,11 +91,11 @@ def test_answer_markers_become_links_and_text_is_escaped() -> None:
     assert "&lt;rise&gt;" in html and "S9" not in html
 
 
-def test_each_marker_links_to_the_moment_its_sentence_quotes() -> None:
-    # Both sentences cite passage S1, at two different moments of it.
+def test_each_marker_links_to_its_own_moment() -> None:
+    # Two moments of one passage, labelled apart by core.answer.number_citations.
     late = Citation(6, "Town Hall", 93.0, 120.0, "The total budget is $5.5 million.", "S1")
-    early = Citation(6, "Town Hall", 0.0, 31.0, "Our CFO will talk about budgets.", "S1")
-    text = "The total budget is $5.5 million [S1]. CFO will talk [S1]."
+    early = Citation(6, "Town Hall", 0.0, 31.0, "Our CFO will talk about budgets.", "S2")
+    text = "The total budget is $5.5 million [S1]. CFO will talk [S2]."
     answer = Answer("q", text, (late, early))
     html = answer_html(answer)
     first, second = re.findall(r"href='cite:(\d)'[^>]*>\[Town Hall @ ([\d:]+)\]", html)

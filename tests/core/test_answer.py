@@ -17,14 +17,18 @@ from core.answer import (
     SYSTEM_PROMPT,
     Answer,
     Answerer,
+    Citation,
     Relevance,
     Sources,
     Token,
     build_copy_grammar,
     build_grammar,
     normalise_question,
+    number_citations,
     parse_answer,
     sanitize,
+    sound_key,
+    sounds_like,
     split_sentences,
 )
 from core.cli import main
@@ -67,6 +71,17 @@ def test_parse_answer_keeps_only_allowed_labels() -> None:
         ("The budget is ten", ("S1",)),
         ("It ships in May", ("S2",)),
     ]
+
+
+def test_each_cited_moment_gets_its_own_label() -> None:
+    # Sentences 1 and 3 rest on different moments of passage S2; sentence 2 on passage S1 and
+    # on sentence 1's moment again.
+    early = Citation(6, "Town Hall", 0.0, 31.0, "Our CFO will talk about budgets.", "S2")
+    late = Citation(6, "Town Hall", 93.0, 120.0, "The total budget is $5.5 million.", "S2")
+    other = Citation(2, "Podcast", 10.0, 40.0, "Budgets rose.", "S1")
+    cites, marks = number_citations([[late], [other, late], [early]])
+    assert [(c.label, c.start) for c in cites] == [("S1", 93.0), ("S2", 10.0), ("S3", 0.0)]
+    assert marks == [("S1",), ("S2", "S1"), ("S3",)]
 
 
 def test_free_grammar_lists_only_given_ids_with_distinct_pairs() -> None:
@@ -190,9 +205,17 @@ def assert_citations_valid(sources: list[Sources], raw: str, answer: Answer) -> 
     if answer.mode == "generated":
         for sentence in re.split(r"(?<=\.)\s+", body.strip()):
             assert re.search(r"\[S\d+\]\.$", sentence), sentence
-    assert set(re.findall(r"\[(S\d+)\]", body)) <= given_labels
+    # One label per cited moment: every marker names exactly one citation, which lies inside
+    # one of the passages the model was given.
+    labels = [c.label for c in answer.citations]
+    assert len(set(labels)) == len(labels)
+    assert set(re.findall(r"\[(S\d+)\]", body)) == set(labels)
     for c in answer.citations:
-        assert c.label in given_labels and c.quote
+        assert c.quote
+        assert any(
+            p.media_id == c.media_id and p.start <= c.start and c.end <= p.end
+            for p in sources[0].passages
+        ), c
 
 
 @pytest.mark.slow
@@ -277,6 +300,30 @@ def test_a_name_the_transcripts_lack_does_not_veto_an_answer(tmp_path: Path) -> 
     assert rel.missing == () and rel.names_missing == ("maiziere",) and rel.answerable
     rel = relevance("What role does sourdough have in the German cabinet?")
     assert rel.missing == ("sourdough",) and not rel.answerable
+
+
+def test_a_word_heard_as_a_sound_alike_is_in_the_library(tmp_path: Path) -> None:
+    # Whisper wrote "fishing" for "phishing"; a question about phishing is about this talk.
+    # Words that merely share consonants ("layoffs", "lives") stay apart.
+    relevance = _relevance_in(
+        tmp_path,
+        "Security onboarding",
+        [
+            "Second, fishing: most attacks start with an email that asks you to sign in.",
+            "Report it right away to the help desk; we want to save lives, not blame.",
+        ],
+    )
+    rel = relevance("How should I report a phishing email?")
+    assert rel.missing == () and rel.coverage == 1.0 and rel.answerable
+    rel = relevance("How should I report layoffs by email?")
+    assert rel.missing == ("layoffs",) and not rel.answerable
+
+
+def test_sound_keys() -> None:
+    assert sound_key("phishing") == sound_key("fishing") == "fsng"
+    assert sounds_like("phishing", "fishing") and sounds_like("encription", "encryption")
+    assert not sounds_like("layoffs", "lives") and not sounds_like("sourdough", "sardine")
+    assert not sounds_like("phish", "phish")  # the same word is not a sound-alike of itself
 
 
 @pytest.mark.slow

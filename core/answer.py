@@ -619,20 +619,26 @@ def build_copy_grammar(
     quotes: list[str] = []  # one rule per quotable passage sentence
     for label, sentences in passages.items():
         for si, sentence in enumerate(_pieces(sentences, max_chars)):
-            words = sentence.split()
-            if len(words) < min_words:
-                continue
-            # The grammar adds the full stop; a sentence's own would make "..".
-            words[-1] = words[-1].rstrip(".!?") or words[-1]
+            words, marks = _clauses(sentence)
             base = f"{label.lower()}-{si}"
-            for j in range(len(words)):
+            # {base}-{j}: the quote goes on with word j, or may stop before it when word j-1
+            # ends a clause. So a quote is a run of whole clauses ("so the company gives
+            # everyone a password manager"), never a fragment ("password on a website").
+            for j in range(1, len(words)):
                 nxt = f" {base}-{j + 1}" if j + 1 < len(words) else ""
-                rules.append(f'{base}-{j} ::= (" " {gbnf_literal(words[j])}{nxt})?')
+                body = f"{gbnf_literal(marks[j - 1] + ' ')} {gbnf_literal(words[j])}{nxt}"
+                rules.append(f"{base}-{j} ::= " + (f"({body})?" if marks[j - 1] else body))
             starts = []
             for i in range(len(words) - min_words + 1):
-                head = ' " " '.join(gbnf_literal(w) for w in words[i : i + min_words])
+                if i and not marks[i - 1]:
+                    continue  # quotes start at the sentence's start or a clause's
+                head = [gbnf_literal(words[i][:1].upper() + words[i][1:])]
+                for j in range(i + 1, i + min_words):
+                    head += [gbnf_literal(marks[j - 1] + " "), gbnf_literal(words[j])]
                 tail = f" {base}-{i + min_words}" if i + min_words < len(words) else ""
-                starts.append(head + tail)
+                starts.append(" ".join(head) + tail)
+            if not starts:
+                continue
             rules.append(f'q-{base} ::= "[{label}] " ({" | ".join(starts)}) "."')
             quotes.append(base)
     if not quotes:
@@ -657,19 +663,48 @@ def _root(max_sentences: int) -> str:
     return f"root ::= sent{more}"
 
 
+_CLAUSE_MARK = re.compile(r"[,;:]+$")
+
+
 def _pieces(sentences: Sequence[str], max_chars: int) -> list[str]:
-    """Sentences cut at word boundaries into pieces of at most ``max_chars``."""
+    """Sentences cut into pieces of at most ``max_chars``, after a clause where one allows.
+
+    A cut at a comma keeps each piece a run of whole clauses; a word boundary is the fallback
+    when the piece's last clause mark is in its first third.
+    """
     out: list[str] = []
     for sentence in sentences:
         piece: list[str] = []
         for word in sentence.split():
             if piece and len(" ".join([*piece, word])) > max_chars:
-                out.append(" ".join(piece))
-                piece = []
+                ends = [k for k, w in enumerate(piece) if _CLAUSE_MARK.search(w)]
+                cut = ends[-1] + 1 if ends and ends[-1] >= len(piece) // 3 else len(piece)
+                out.append(" ".join(piece[:cut]))
+                piece = piece[cut:]
             piece.append(word)
         if piece:
             out.append(" ".join(piece))
     return out
+
+
+def _clauses(sentence: str) -> tuple[list[str], list[str]]:
+    """A sentence's words without trailing clause marks, and each word's mark ("" for none).
+
+    The last word's mark and full stop are dropped (the grammar adds the full stop); a token
+    that is only punctuation is joined to the word before it.
+    """
+    tokens: list[str] = []
+    for token in sentence.split():
+        if tokens and not re.search(r"\w", token):
+            tokens[-1] += token
+        else:
+            tokens.append(token)
+    if tokens:
+        tokens[-1] = tokens[-1].rstrip(".!?,;:") or tokens[-1]
+    found = [_CLAUSE_MARK.search(t) for t in tokens]
+    marks = [m.group(0) if m and m.start() else "" for m in found]
+    words = [t[: len(t) - len(m)] if m else t for t, m in zip(tokens, marks, strict=True)]
+    return words, marks
 
 
 _CITES = re.compile(r"((?:\[S\d+\])+)")

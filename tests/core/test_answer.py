@@ -120,6 +120,34 @@ def test_copy_grammar_quotes_runs_of_the_cited_passage() -> None:
         build_copy_grammar({"S1": ["Too short"]}, min_words=3)
 
 
+def test_copy_grammar_quotes_whole_clauses() -> None:
+    sentence = "Nobody can remember them, so the company gives everyone a manager; use it."
+    g = build_copy_grammar({"S1": [sentence]}, min_words=3)
+    rules = dict(line.split(" ::= ", 1) for line in g.splitlines())
+    # Starts: the sentence's first word, or a clause's (capitalised); "use it" is too short.
+    assert rules["q-s1-0"] == (
+        '"[S1] " ("Nobody" " " "can" " " "remember" s1-0-3 | "So" " " "the" " " "company" s1-0-7)'
+        ' "."'
+    )
+    # Stops: only where a clause ends; its mark is kept only when the quote goes on.
+    assert rules["s1-0-3"] == '" " "them" s1-0-4'
+    assert rules["s1-0-4"] == '(", " "so" s1-0-5)?'
+    assert rules["s1-0-11"] == '("; " "use" s1-0-12)?'
+    assert rules["s1-0-12"] == '" " "it"'
+
+
+def test_long_sentences_are_cut_after_a_clause() -> None:
+    from core.answer import _pieces
+
+    long = "If you clicked a bad link, lost a device, or sent data astray, report it right away."
+    assert _pieces([long], 70) == [
+        "If you clicked a bad link, lost a device, or sent data astray,",
+        "report it right away.",
+    ]
+    # No clause mark in the first two thirds: a plain word boundary.
+    assert _pieces(["one two three four five six"], 14) == ["one two three", "four five six"]
+
+
 # -- a small real library -------------------------------------------------------------------------
 
 FILLER = [

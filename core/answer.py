@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 
 # Part of the answer-cache key: bump it when a code change alters answers (grammar, passage
 # selection, verification, refusal), so an upgraded app does not serve answers of the old one.
-PIPELINE_VERSION = 3
+PIPELINE_VERSION = 4
 
 # -- text helpers ------------------------------------------------------------------------------
 

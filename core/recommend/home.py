@@ -1112,7 +1112,10 @@ class _RowBuilder:
 def _cold_rows(
     table: ItemTable, moment: datetime, max_rows: int, per_row: int
 ) -> tuple[HomeRow, ...]:
-    """Rows with no history: recent items interleaved across topics, then one row per topic."""
+    """Rows with no history: recent items interleaved across topics, then one row per topic.
+
+    No item is shown twice.
+    """
     by_topic: dict[str, list[int]] = {}
     for r in np.argsort(-table.added_ts, kind="stable"):
         by_topic.setdefault(table.topics[int(r)], []).append(int(r))
@@ -1137,13 +1140,21 @@ def _cold_rows(
         when = "today" if days == 0 else f"{days} day(s) ago"
         return f"New in your library ({table.topics[r]}, added {when})"
 
-    rows = [
-        HomeRow("Recently added", "recent", tuple(item(r, added(r)) for r in interleaved[:per_row]))
-    ]
-    for tp in sorted(by_topic, key=lambda tp: (-len(by_topic[tp]), tp))[: max(0, max_rows - 1)]:
-        members = by_topic[tp][:per_row]
+    recent = interleaved[:per_row]
+    rows = [HomeRow("Recently added", "recent", tuple(item(r, added(r)) for r in recent))]
+    # Topic rows hold what the rows above do not show: in a small library "Recently added"
+    # already holds everything, and a row repeating one of its items would only add noise.
+    shown = set(recent)
+    for tp in sorted(by_topic, key=lambda tp: (-len(by_topic[tp]), tp)):
+        if len(rows) >= max_rows:
+            break
+        members = [r for r in by_topic[tp] if r not in shown][:per_row]
+        if not members:
+            continue
+        shown.update(members)
+        n = len(by_topic[tp])
         title = "More to explore" if tp == GENERAL_TOPIC else f"Explore: {tp}"
-        reason = f"One of {len(by_topic[tp])} {tp} item(s) in your library"
+        reason = f"{tp}: {n} items in your library" if n > 1 else f"Your one {tp} item"
         rows.append(HomeRow(title, f"topic:{tp}", tuple(item(r, reason) for r in members)))
     return tuple(rows)
 

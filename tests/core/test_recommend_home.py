@@ -345,8 +345,12 @@ def test_cold_start_gives_recent_topic_diverse_rows(lib: Library, ids: dict[str,
     first_five = [topic[i.media_id] for i in result.rows[0].items[:5]]
     assert len(set(first_five)) >= 4, first_five
     assert {r.intent for r in result.rows[1:]} <= {f"topic:{t}" for t in topic.values()}
-    assert len(result.rows) >= 4
+    # The topic rows show the items "Recently added" has no room for, each item once.
+    shown = [i.media_id for r in result.rows for i in r.items]
+    assert len(shown) == len(set(shown)) == len(STORIES) and len(result.rows) >= 2
     assert all(i.reason for r in result.rows for i in r.items)
+    # With room for everything in the first row, no topic row repeats it.
+    assert len(home(lib, EVENING, per_row=len(STORIES)).rows) == 1
 
 
 def test_topics_follow_the_content(lib: Library, ids: dict[str, int]) -> None:

@@ -484,7 +484,7 @@ class AnswerSettings:
     refuse_coverage: float = 0.35
     refuse_cosine_floor: float = 0.28
     quotes: int = 2
-    quote_ratio: float = 0.0
+    quote_ratio: float = 0.6
     closest: int = 3
     repeat_penalty: float = 1.0
     best_last: bool = True

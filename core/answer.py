@@ -1017,7 +1017,7 @@ class Answerer:
         qv = self.searcher.query_vector(question)
         vectors = self.searcher.store.embed([r.text for r in results])
         cos = float(np.max(vectors @ qv))
-        coverage, absent = self._topic_words(question, [r.chunk_id for r in results[:5]])
+        coverage, absent = self._topic_words(question, results[:5])
         # Names (capitalised mid-sentence, acronyms, words with digits) are what speech
         # recognition garbles most ("de Maiziere" heard as "mays year"), so a name absent from
         # the transcripts does not by itself mean the library lacks the subject; an ordinary
@@ -1039,8 +1039,10 @@ class Answerer:
             tuple(w for w in absent if w in names),
         )
 
-    def _topic_words(self, question: str, chunk_ids: list[int]) -> tuple[float, tuple[str, ...]]:
-        """IDF-weighted share of the question's topic words in ``chunk_ids``, and the absent ones.
+    def _topic_words(
+        self, question: str, top: Sequence[SearchResult]
+    ) -> tuple[float, tuple[str, ...]]:
+        """IDF-weighted share of the question's topic words in the ``top`` chunks, and the absent.
 
         A word counts as present in the library when the full-text index or an item title has
         it (titles are what the user sees, e.g. "Q4 All-Hands"); for a known abbreviation,
@@ -1050,22 +1052,14 @@ class Answerer:
         from core.search import fts_query
 
         terms = [t for t in query_terms(question) if t not in _GENERIC and t not in _STOPWORDS]
+        chunk_ids = [r.chunk_id for r in top]
         if not terms or not chunk_ids:
             return (1.0 if not terms else 0.0), ()
         db = self.library.db
         n = int(db.scalar("SELECT count(*) FROM chunks") or 0)
         marks = ",".join("?" * len(chunk_ids))
         titles = self._title_stems()
-        top_media = {
-            int(row["media_id"])
-            for row in db.query(
-                f"SELECT DISTINCT media_id FROM chunks WHERE id IN ({marks})", tuple(chunk_ids)
-            )
-        }
-
-        def df_of(word: str) -> int:
-            sql = "SELECT count(*) FROM chunk_fts WHERE chunk_fts MATCH ?"
-            return int(db.scalar(sql, (fts_query([word]),)))
+        top_media = {r.media_id for r in top}
 
         def in_top(word: str) -> bool:
             if any(stem(word) in titles.get(m, ()) for m in top_media):
@@ -1078,14 +1072,8 @@ class Answerer:
                 )
             )
 
-        top_text: set[str] = set()
-
-        def top_words() -> set[str]:
-            if not top_text:
-                rows = db.query(f"SELECT text FROM chunks WHERE id IN ({marks})", tuple(chunk_ids))
-                top_text.update(w for row in rows for w in _WORD.findall(row["text"].lower()))
-            return top_text
-
+        df_of = self.searcher.doc_freq
+        top_words = {w for r in top for w in _WORD.findall(r.text.lower())}
         all_titles = set().union(*titles.values()) if titles else set()
         found = total = 0.0
         missing: list[str] = []
@@ -1096,7 +1084,7 @@ class Answerer:
             words = [term]
             if not df and stem(term) not in all_titles:
                 words = [w for w in _EXPANSIONS.get(term, ()) if df_of(w) or stem(w) in all_titles]
-                if not words and any(sounds_like(term, w) for w in top_words()):
+                if not words and any(sounds_like(term, w) for w in top_words):
                     found += idf  # heard differently, but in the top chunks
                     continue
                 if not words:

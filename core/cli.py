@@ -228,11 +228,13 @@ def _count(text: str) -> int:
     return value
 
 
+_CITE_MARK = re.compile(r"\[S\d+\]")
+
+
 def _reading(texts: list[str]) -> tuple[list[str], list[str]]:
     """The words of some text and, apart, its citation marks in order: what a reader compares."""
     text = "".join(texts)
-    marks = re.findall(r"\[S\d+\]", text)
-    return re.findall(r"\w+", re.sub(r"\[S\d+\]", " ", text).lower()), marks
+    return re.findall(r"\w+", _CITE_MARK.sub(" ", text).lower()), _CITE_MARK.findall(text)
 
 
 def _import_by_name(module: str, message: str, fix: str) -> Any:

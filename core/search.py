@@ -841,6 +841,11 @@ class Searcher:
             rows = cast("list[tuple[int, float]]", db.conn.execute(sql, args).fetchall())
         return [(int(cid), float(score)) for cid, score in rows]
 
+    def doc_freq(self, term: str) -> int:
+        """How many chunks hold ``term`` (a word or phrase, matched as a literal by FTS5)."""
+        phrase = fts_query([term])
+        return self._doc_freqs([phrase])[phrase]
+
     def _doc_freqs(self, phrases: Sequence[str]) -> dict[str, int]:
         """How many chunks hold each phrase (FTS5's own count for its idf), cached per content."""
         db = self.library.db

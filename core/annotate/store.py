@@ -323,17 +323,19 @@ class Facets:
         topics: Topic labels, the most confident first.
         mood: The mood label, if tagged.
         rating: The safety rating, if tagged.
+        summary: The summary, if tagged.
     """
 
     topics: tuple[str, ...] = ()
     mood: str | None = None
     rating: str | None = None
+    summary: str | None = None
 
 
 def library_facets(lib: Library) -> dict[int, Facets]:
-    """Topics, mood and rating of every annotated item, in one query (for the library table)."""
+    """Topics, mood, rating and summary of every annotated item, in one query."""
     rows = lib.db.query(
-        f"SELECT {_TAG_COLUMNS} FROM tags WHERE type IN ('topic', 'mood', 'safety') "
+        f"SELECT {_TAG_COLUMNS} FROM tags WHERE type IN ('topic', 'mood', 'safety', 'summary') "
         "AND status != 'rejected' ORDER BY media_id, id"
     )
     by_item: dict[int, list[Tag]] = {}
@@ -343,10 +345,11 @@ def library_facets(lib: Library) -> dict[int, Facets]:
     out = {}
     for media_id, tags in by_item.items():
         view = ItemTags(media_id, "", tuple(tags), None, None, None, None, None)
-        mood, safety = view.mood, view.safety
+        mood, safety, summary = view.mood, view.safety, view.summary
         out[media_id] = Facets(
             tuple(t.value for t in view.topics),
             mood.value if mood else None,
             safety.value if safety else None,
+            summary.value if summary else None,
         )
     return out

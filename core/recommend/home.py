@@ -358,18 +358,10 @@ def _annotation_texts(lib: Library) -> dict[int, tuple[str, str | None]]:
     """
     from core.annotate.store import library_facets
 
-    facets = library_facets(lib)
-    summaries: dict[int, str] = {}
-    for r in lib.db.query(
-        "SELECT media_id, value FROM tags WHERE type = 'summary' AND status != 'rejected' "
-        "ORDER BY media_id, status = 'auto', confidence DESC, id"
-    ):
-        summaries.setdefault(int(r["media_id"]), str(r["value"]))
     out: dict[int, tuple[str, str | None]] = {}
-    for media_id in set(facets) | set(summaries):
-        topics = facets[media_id].topics if media_id in facets else ()
-        text = ". ".join(x for x in (", ".join(topics), summaries.get(media_id, "")) if x)
-        out[media_id] = (text, topics[0] if topics else None)
+    for media_id, f in library_facets(lib).items():
+        text = ". ".join(x for x in (", ".join(f.topics), f.summary or "") if x)
+        out[media_id] = (text, f.topics[0] if f.topics else None)
     return out
 
 

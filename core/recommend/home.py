@@ -1095,7 +1095,16 @@ class _RowBuilder:
         if first is not None:
             rows.append(first)
         candidates = sorted(self._candidate_rows(), key=lambda c: (-c[0], c[2]))
-        for strength, title, intent, members, reason in candidates[:max_rows]:
+        # A topic never watched gets "Quick picks: T" / "Deep dive: T" rows and a place in
+        # "Something new"; when the discover row already shows every item of such a row, the
+        # row repeats it (in a small library, one item per row) and is left out.
+        discover = {r for c in candidates if c[2] == "discover" for r in c[3]}
+        kept = [
+            c
+            for c in candidates
+            if not (c[2].startswith(("quick:", "deep:")) and discover.issuperset(c[3]))
+        ]
+        for strength, title, intent, members, reason in kept[:max_rows]:
             items = tuple(self._item(r, reason(r)) for r in members)
             rows.append(HomeRow(title, intent, items, strength))
         return tuple(rows)

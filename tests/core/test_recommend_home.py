@@ -280,6 +280,12 @@ def test_evening_scenario_continue_row_and_sports_rows(lib: Library, ids: dict[s
     assert all(i.reason.startswith("Because you watched ") for i in more.items)
     titles = [r.title for r in result.rows]
     assert len(titles) == len(set(titles))
+    # Topic rows that would only repeat items of "Something new" are left out.
+    discover = {i.media_id for i in by_title["Something new"].items}
+    assert discover
+    for row in result.rows:
+        if row.intent.startswith(("quick:", "deep:")):
+            assert not {i.media_id for i in row.items} <= discover, row.title
     assert set(result.intents) == {"quick", "deep", "continue", "discover", "new"}
     # Rows after "Continue" are ordered by strength.
     strengths = [r.strength for r in result.rows[1:]]

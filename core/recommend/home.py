@@ -1096,15 +1096,22 @@ class _RowBuilder:
             rows.append(first)
         candidates = sorted(self._candidate_rows(), key=lambda c: (-c[0], c[2]))
         # A topic never watched gets "Quick picks: T" / "Deep dive: T" rows and a place in
-        # "Something new"; when the discover row already shows every item of such a row, the
-        # row repeats it (in a small library, one item per row) and is left out.
-        discover = {r for c in candidates if c[2] == "discover" for r in c[3]}
-        kept = [
-            c
-            for c in candidates
-            if not (c[2].startswith(("quick:", "deep:")) and discover.issuperset(c[3]))
-        ]
-        for strength, title, intent, members, reason in kept[:max_rows]:
+        # "Something new", so the two repeat each other (in a small library, item for item).
+        # Whichever comes first keeps the items: "Something new" leaves out what a row above
+        # shows, and a topic row whose items "Something new" above already shows is left out.
+        shown: set[int] = set()
+        discovered: set[int] = set()
+        for strength, title, intent, members, reason in candidates:
+            if len(rows) - (first is not None) >= max_rows:
+                break
+            if intent == "discover":
+                members = [r for r in members if r not in shown]
+                discovered.update(members)
+            elif intent.startswith(("quick:", "deep:")) and discovered.issuperset(members):
+                continue
+            if not members:
+                continue
+            shown.update(members)
             items = tuple(self._item(r, reason(r)) for r in members)
             rows.append(HomeRow(title, intent, items, strength))
         return tuple(rows)

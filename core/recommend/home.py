@@ -1101,11 +1101,12 @@ class _RowBuilder:
         # shows, and a topic row whose items "Something new" above already shows is left out.
         shown: set[int] = set()
         discovered: set[int] = set()
-        for strength, title, intent, members, reason in candidates:
+        for strength, title, intent, ranked, reason in candidates:
             if len(rows) - (first is not None) >= max_rows:
                 break
+            members = ranked
             if intent == "discover":
-                members = [r for r in members if r not in shown]
+                members = [r for r in ranked if r not in shown]
                 discovered.update(members)
             elif intent.startswith(("quick:", "deep:")) and discovered.issuperset(members):
                 continue

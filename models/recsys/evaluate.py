@@ -206,6 +206,17 @@ def _table(results: dict[str, dict[str, float]]) -> str:
 
 
 NAMES = {"sasrec": "sasrec-ce", "aux": "intent-aux", "hier": "fm-intent (hier)"}
+# Suffix of the peers that also read the request's context (hour, weekday, gap since the latest
+# event): the hierarchy through its intent heads, SASRec-CE added to its state.
+CONTEXT_SUFFIX = " + request context"
+CONTEXT_MODES = ("sasrec", "hier")
+
+
+def peer_name(mode: str, request_context: bool) -> str:
+    """Display name of a transformer peer."""
+    return NAMES[mode] + (CONTEXT_SUFFIX if request_context else "")
+
+
 SPREAD_KEYS = ("ndcg@10", "hr@10", "cold_ndcg@10", "cold_hr@10", "cold_median_rank")
 
 
@@ -216,6 +227,7 @@ def _train_one(job: tuple[Any, ...]) -> tuple[str, int, dict[str, float]]:
     """
     import torch
 
+    from models.recsys.model import HParams
     from models.recsys.train import (
         TrainResult,
         choose_cold_offset,
@@ -225,14 +237,18 @@ def _train_one(job: tuple[Any, ...]) -> tuple[str, int, dict[str, float]]:
         train_model,
     )
 
-    data_dir, split_seed, mode, seed, epochs, patience, threads, checkpoints, reuse = job
+    data_dir, split_seed, mode, ctx, seed, epochs, patience, threads, checkpoints, reuse = job
     torch.set_num_threads(threads)
     split = build_split(data_dir, seed=split_seed)
-    path = None if checkpoints is None else Path(checkpoints) / f"{mode}-seed{seed}.pt"
+    stem = f"{mode}-ctx" if ctx else mode
+    path = None if checkpoints is None else Path(checkpoints) / f"{stem}-seed{seed}.pt"
     if reuse and path is not None and path.is_file():
         model, ckpt = load_checkpoint(path)
-        if ckpt["mode"] != mode or int(ckpt["seed"]) != seed:
-            raise ValueError(f"{path} holds {ckpt['mode']} seed {ckpt['seed']}")
+        if ckpt["mode"] != mode or int(ckpt["seed"]) != seed or model.hp.request_context != ctx:
+            raise ValueError(
+                f"{path} holds {ckpt['mode']} seed {ckpt['seed']} "
+                f"(request context: {model.hp.request_context}), not {stem} seed {seed}"
+            )
         result = TrainResult(
             model,
             int(ckpt["best_epoch"]),
@@ -244,6 +260,7 @@ def _train_one(job: tuple[Any, ...]) -> tuple[str, int, dict[str, float]]:
         result = train_model(
             split,
             mode=mode,
+            hp=HParams(max_len=split.max_len, request_context=ctx),
             seed=seed,
             epochs=epochs,
             patience=patience,
@@ -262,7 +279,7 @@ def _train_one(job: tuple[Any, ...]) -> tuple[str, int, dict[str, float]]:
         "val_ndcg@10_at_offset": offsets[str(offset)]["ndcg@10"],
         "val_cold_ndcg@10_at_offset": offsets[str(offset)]["cold_ndcg@10"],
     }
-    return mode, seed, test
+    return peer_name(mode, ctx), seed, test
 
 
 def _summarise(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -302,6 +319,7 @@ def compare_all(
     checkpoints: Path | None = None,
     jobs: int = 1,
     reuse: bool = False,
+    request_context: bool = False,
 ) -> dict[str, Any]:
     """Train every transformer peer per seed on the same split; add the numpy baselines.
 
@@ -318,6 +336,7 @@ def compare_all(
         checkpoints: If given, every trained model is saved there as ``<mode>-seed<S>.pt``.
         jobs: Models trained at once (worker processes, ``threads`` each).
         reuse: Load a model from ``checkpoints`` instead of training it when the file exists.
+        request_context: Also train SASRec-CE and the hierarchy with the request's context.
 
     Returns:
         ``{"models": {name: summary over seeds}, "per_seed": ..., "relative": ...}``.
@@ -326,10 +345,13 @@ def compare_all(
 
     split = build_split(data_dir, seed=seeds[0])
     results: dict[str, dict[str, float]] = evaluate_baselines(split)
+    variants: list[tuple[str, bool]] = [(mode, False) for mode in MODES]
+    if request_context:
+        variants += [(mode, True) for mode in CONTEXT_MODES]
     work = [
-        (data_dir, seeds[0], mode, seed, epochs, patience, threads, checkpoints, reuse)
+        (data_dir, seeds[0], mode, ctx, seed, epochs, patience, threads, checkpoints, reuse)
         for seed in seeds
-        for mode in MODES
+        for mode, ctx in variants
     ]
     if jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -339,11 +361,13 @@ def compare_all(
     else:
         done = [_train_one(job) for job in work]
     per_seed: dict[str, list[dict[str, float]]] = {}
-    for mode, _seed, test in done:
-        per_seed.setdefault(NAMES[mode], []).append(test)
+    for name, _seed, test in done:
+        per_seed.setdefault(name, []).append(test)
     for name, runs in per_seed.items():
         results[name] = _summarise(runs)
     hier, sas, aux = (per_seed[NAMES[m]] for m in ("hier", "sasrec", "aux"))
+    if request_context:
+        hier_ctx, sas_ctx = (per_seed[peer_name(m, True)] for m in ("hier", "sasrec"))
     pop = results["popularity"]
     imputed = results["popularity (cold: content-imputed)"]
     h = results[NAMES["hier"]]
@@ -351,6 +375,15 @@ def compare_all(
         "hier_vs_sasrec_ndcg@10": _relative(hier, sas),
         "aux_vs_sasrec_ndcg@10": _relative(aux, sas),
         "hier_vs_aux_ndcg@10": _relative(hier, aux),
+        **(
+            {
+                "hier_ctx_vs_sasrec_ndcg@10": _relative(hier_ctx, sas),
+                "hier_ctx_vs_sasrec_ctx_ndcg@10": _relative(hier_ctx, sas_ctx),
+                "sasrec_ctx_vs_sasrec_ndcg@10": _relative(sas_ctx, sas),
+            }
+            if request_context
+            else {}
+        ),
         "hier_cold_vs_popularity_cold": (
             h["cold_ndcg@10"] / pop["cold_ndcg@10"] if pop["cold_ndcg@10"] > 0 else math.inf
         ),
@@ -411,6 +444,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --model all: load models found in --checkpoints instead of training them",
     )
+    parser.add_argument(
+        "--request-context",
+        action="store_true",
+        help="with --model all: also train SASRec-CE and the hierarchy with the request context",
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     if args.model == "all":
@@ -423,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoints=args.checkpoints,
             jobs=args.jobs,
             reuse=args.reuse,
+            request_context=args.request_context,
         )
         text = _table(report["models"])
     else:

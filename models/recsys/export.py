@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,13 @@ def export(
         The content of ``metrics.json``.
     """
     model, ckpt = load_checkpoint(checkpoint)
+    if model.hp.request_context:
+        # The app's graphs cache the state per event and take no request input, so such a
+        # model would be exported without the input it was trained with.
+        raise ValueError(
+            f"{checkpoint} reads the request context, which the exported graphs do not take; "
+            "export a model trained without --request-context"
+        )
     split = build_split(data_dir, seed=int(ckpt["seed"]), max_len=model.hp.max_len)
     genre_names = split.catalogue.genre_names
     torch_metrics = evaluate_model(model, split.test)
@@ -303,7 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    metrics = export(args.checkpoint, args.out, args.fp32_dir, args.data)
+    try:
+        metrics = export(args.checkpoint, args.out, args.fp32_dir, args.data)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(metrics, indent=2))
     if not metrics["int8_within_1pct"]:
         print(f"int8 loses {metrics['int8_rel_ndcg@10_loss']:.2%} NDCG@10 (> 1%)")

@@ -55,6 +55,7 @@ def _collate_windows(windows: Sequence[TrainWindow]) -> dict[str, torch.Tensor]:
     batch = _pad_features([w.inputs for w in windows])
     b, n = batch["items"].shape
     targets = np.zeros((b, n), dtype=np.int64)
+    request = np.zeros((b, n, 3), dtype=np.int64)
     genre = np.zeros((b, n, windows[0].genre.shape[1]), dtype=np.float32)
     binary = np.zeros((b, n, windows[0].binary.shape[1]), dtype=np.float32)
     for r, w in enumerate(windows):
@@ -62,9 +63,11 @@ def _collate_windows(windows: Sequence[TrainWindow]) -> dict[str, torch.Tensor]:
         targets[r, n - m :] = w.targets
         genre[r, n - m :] = w.genre
         binary[r, n - m :] = w.binary
+        request[r, n - m :] = w.request
     batch["targets"] = torch.from_numpy(targets)
     batch["genre"] = torch.from_numpy(genre)
     batch["binary"] = torch.from_numpy(binary)
+    batch["request"] = torch.from_numpy(request)
     return batch
 
 
@@ -106,9 +109,9 @@ def loss_on_batch(
     hv = h[valid]
     teacher = torch.cat([batch["genre"][valid], batch["binary"][valid]], dim=-1)
     use_teacher = torch.rand(hv.shape[0], generator=generator) < hp.teacher_forcing
-    query, g_logits, b_logits = model.heads(hv, teacher, use_teacher)
-    logits = query @ table.T
-    logits[:, 0] = -torch.inf
+    logits, g_logits, b_logits = model.item_scores(
+        hv, table, teacher=teacher, use_teacher=use_teacher, request=batch["request"][valid]
+    )
     ce = torch.nn.functional.cross_entropy(logits, batch["targets"][valid])
     parts = {"ce": float(ce.detach())}
     loss = ce
@@ -161,8 +164,9 @@ def predict(
         chunk = cases[start : start + batch_size]
         batch = _pad_features([c.inputs for c in chunk])
         h = _encode_batch(model, batch, table)[:, -1]
-        query, g, b = model.heads(h)
-        scores.append((query @ table.T + bias).numpy())
+        request = torch.from_numpy(np.stack([c.request for c in chunk]))
+        logits, g, b = model.item_scores(h, table, request=request)
+        scores.append((logits + bias).numpy())
         genres.append(torch.sigmoid(g).numpy())
         binaries.append(torch.sigmoid(b).numpy())
     model.train(was_training)
@@ -395,12 +399,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (shared machine)")
     parser.add_argument("--mode", choices=MODES, default="hier")
+    parser.add_argument(
+        "--request-context",
+        action="store_true",
+        help="read the request's hour, weekday and gap (through the intents in hier mode)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     split = build_split(args.data, seed=args.seed)
     result = train_model(
         split,
         mode=args.mode,
+        hp=HParams(max_len=split.max_len, request_context=args.request_context),
         seed=args.seed,
         epochs=args.epochs,
         patience=args.patience,
@@ -409,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     offset, _ = choose_cold_offset(result.model, split)
     result.model.cold_offset = offset
     test = evaluate_model(result.model, split.test)
-    path = args.out / f"{args.mode}-seed{args.seed}.pt"
+    suffix = "-ctx" if args.request_context else ""
+    path = args.out / f"{args.mode}{suffix}-seed{args.seed}.pt"
     save_checkpoint(path, result, split, args.seed)
     print(
         json.dumps(

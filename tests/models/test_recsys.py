@@ -152,6 +152,64 @@ def test_tiny_training_learns_alternation(mode: str) -> None:
     assert binary.shape == (len(split.test), 3)
 
 
+def _hour_split(n_users: int = 48, length: int = 14) -> Split:
+    """Each user watches one pair of items; which of the two comes next is the event's hour.
+
+    The two items of a pair differ in genre (Comedy, Drama), so the hour reaches the item head
+    through the genre intent too.
+    """
+    n_items = 16
+    cat = _catalogue(
+        [["Comedy"] if i % 2 == 0 else ["Drama"] for i in range(n_items)], [1995] * n_items
+    )
+    rng = np.random.default_rng(1)
+    windows, val = [], []
+    train = {}
+    for u in range(n_users):
+        a = 2 * int(rng.integers(0, n_items // 2)) + 1
+        hours = rng.integers(0, 24, size=length)
+        ts = YEAR_1997 + np.arange(length) * 86_400 + hours * 3600
+        ev = Events(np.asarray(a + hours % 2, dtype=np.int64), ts, np.full(length, 4))
+        train[u] = ev.take(slice(0, length - 1))
+        windows.extend(_windows(cat, train[u], max_len=20))
+        target = ev.take(slice(length - 1, length))
+        val.append(_case(cat, u, train[u], target, np.zeros(0, np.int64), False, 20))
+    known = np.ones(n_items + 1, dtype=bool)
+    known[0] = False
+    return Split(cat, train, windows, val, val, np.zeros(0, np.int64), 20, known)
+
+
+@pytest.mark.parametrize(("mode", "context"), [("hier", True), ("sasrec", True), ("sasrec", False)])
+def test_request_context_reaches_the_item_head(mode: str, context: bool) -> None:
+    """Only the request's hour says which item of the pair comes next (and so its genre): a
+    model reading the request (the hierarchy through its intents, SASRec directly) learns it,
+    one without cannot.
+    """
+    torch = pytest.importorskip("torch")
+    from models.recsys.model import HParams
+    from models.recsys.train import predict, train_model
+
+    torch.set_num_threads(1)
+    split = _hour_split()
+    hp = HParams(
+        d_model=32,
+        n_heads=2,
+        max_len=20,
+        dropout=0.1,
+        id_dropout=0.0,
+        lr=5e-3,
+        batch_size=8,
+        request_context=context,
+    )
+    result = train_model(split, mode=mode, hp=hp, seed=0, epochs=30, patience=30, eval_every=5)
+    scores, _, _ = predict(result.model, split.test)
+    accuracy = float((scores.argmax(axis=1) == [c.target for c in split.test]).mean())
+    if context:
+        assert accuracy >= 0.9
+    else:
+        assert accuracy <= 0.75
+
+
 def test_export_graph_shapes_padding_invariance_and_onnx_parity(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     ort = pytest.importorskip("onnxruntime")
@@ -300,6 +358,27 @@ def test_cold_protocol_on_ml100k() -> None:
         assert case.cold == (case.target in cold)
         assert not cold & set(case.inputs.items.tolist())
     assert sum(c.cold for c in split.test) >= 100
+
+
+@pytest.mark.shared_data
+def test_same_second_events_do_not_reveal_the_next_item() -> None:
+    """Tied timestamps keep the file's order, so the target's id says nothing about the order.
+
+    Breaking ties by item id made every same-second target's id larger than the last history
+    item's (399 of 943 test events), a pattern a model learns instead of the user.
+    """
+    from models.recsys.data import build_split, default_data_dir
+
+    if not (default_data_dir() / "u.data").is_file():
+        pytest.skip("MovieLens 100K not found at ../shared/data/ml-100k or $MEDIAMIND_SHARED_DATA")
+    split = build_split(None, seed=0)
+    same_second = [c for c in split.test if c.request[2] == 1]  # gap bucket 1 = 0 seconds
+    assert len(same_second) > 300
+    higher = np.mean([c.target > c.inputs.items[-1] for c in same_second])
+    assert 0.4 < higher < 0.6
+    # The request context is the held-out event's own hour, weekday and gap.
+    for case in split.test[:50]:
+        assert 0 <= case.request[0] < 24 and 0 <= case.request[1] < 7 and case.request[2] >= 1
 
 
 def test_content_imputed_popularity_scores_cold_items_by_their_neighbours() -> None:

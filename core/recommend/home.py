@@ -32,7 +32,7 @@ intent as the nearest thing a media library has, and says so here):
   = shorter than :data:`QUICK_MAX_SECONDS` (10 min). A topic row is "Quick picks: T" or "Deep
   dive: T"; its strength is P(quick) or P(deep) times that mass (after the topic blend below).
 * ``continue`` → "More like what you finished": the nearest unwatched neighbours (by content,
-  cosine >= :data:`NEIGHBOUR_MIN_SIMILARITY`) of the last finished (else watched) items,
+  cosine >= :data:`BECAUSE_MIN_SIMILARITY`) of the last finished (else watched) items,
   strength P(continue) x their mass; its complement
   P(discover) → "Something new": items of topics never watched.
 * ``new`` → "New in your library": items added in the last :data:`NEW_MAX_AGE_DAYS` days,
@@ -112,7 +112,6 @@ ANCHORS = 5
 AFFINITY_WEIGHT = 4.0
 AFFINITY_HISTORY = 20
 AFFINITY_DECAY = 0.8
-NEIGHBOUR_MIN_SIMILARITY = 0.25
 # Rows compete on the item-head mass of their first tiles (what the screen shows at a glance),
 # so a row is not strong merely because it holds many items.
 VISIBLE_TILES = 3
@@ -1052,7 +1051,10 @@ class _RowBuilder:
                 near.update(
                     int(cands[j])
                     for j in best[:NEIGHBOURS_PER_ANCHOR]
-                    if sims[j] >= NEIGHBOUR_MIN_SIMILARITY
+                    # Each item here says "Because you watched X", so it needs the similarity
+                    # that reason needs elsewhere (a separate 0.25 paired the demo's pancake
+                    # recipe with the 1961 inaugural address at cosine 0.27).
+                    if sims[j] >= BECAUSE_MIN_SIMILARITY
                 )
             rows = np.asarray(sorted(near), dtype=np.int64)
             title = "More like what you finished" if finished_rows else "More like what you watched"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import sys
@@ -290,6 +291,34 @@ def test_evening_scenario_continue_row_and_sports_rows(lib: Library, ids: dict[s
     # Rows after "Continue" are ordered by strength.
     strengths = [r.strength for r in result.rows[1:]]
     assert strengths == sorted(strengths, reverse=True)
+
+
+# 0.4 falls between the scenario's neighbours (tennis 0.3995, election 0.4067 to the cup final).
+@pytest.mark.parametrize("threshold", [None, 0.4])
+def test_because_you_watched_names_a_similar_item(
+    lib: Library, ids: dict[str, int], monkeypatch: pytest.MonkeyPatch, threshold: float | None
+) -> None:
+    """Every "Because you watched X" reason, in any row ("More like what you finished"
+    included), names an item at least BECAUSE_MIN_SIMILARITY alike by content."""
+    # The package re-exports the function home(), which shadows the module as an attribute.
+    home_module = importlib.import_module("core.recommend.home")
+    if threshold is not None:
+        monkeypatch.setattr(home_module, "BECAUSE_MIN_SIMILARITY", threshold)
+    minimum = home_module.BECAUSE_MIN_SIMILARITY
+    _evening(lib, ids)
+    result = home(lib, _at(30), tz=UTC, max_rows=50)
+    table = item_table(lib, default_encoder)
+    row_of = {m: r for r, m in enumerate(table.media_ids)}
+    row_by_title = {title: r for r, title in enumerate(table.titles)}
+    named = 0
+    for row in result.rows:
+        for item in row.items:
+            if item.reason.startswith("Because you watched "):
+                watched = row_by_title[item.reason.removeprefix("Because you watched ")]
+                sim = float(table.content[row_of[item.media_id]] @ table.content[watched])
+                assert sim >= minimum, (item.title, item.reason, sim)
+                named += 1
+    assert named > 0
 
 
 def test_evening_scenario_puts_a_sports_row_first(lib: Library, ids: dict[str, int]) -> None:

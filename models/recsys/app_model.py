@@ -460,9 +460,7 @@ def train_on_library(
             engagement=engagement[:-1][None],
             mask=torch.ones(1, n),
         )[0]
-        query, _, b_logits = model.heads(h)
-        logits = query @ table.T
-        logits[:, 0] = -torch.inf
+        logits, _, b_logits = model.item_scores(h, table)
         loss = torch.nn.functional.cross_entropy(logits, items[1:])
         bce = torch.nn.functional.binary_cross_entropy_with_logits(b_logits, binary[1:])
         loss = loss + model.hp.binary_weight * bce

@@ -382,9 +382,10 @@ def _case(  # noqa: PLR0917 (private helper, called from two places)
     recent = history.items[-CONTINUE_K:][::-1]
     last[0, : len(recent)] = recent
     genre, binary = intent_labels(cat, target.items, target.ts, last)
-    feats = featurise(history)
+    # Featurised with the target appended: its row is the request's context, and a later event
+    # does not change the history's own features.
+    feats = featurise(_concat(history, target))
     n = len(history)
-    hour, weekday, gap = event_context(np.concatenate([history.ts, target.ts]))
     return EvalCase(
         user,
         cut(feats, max(0, n - max_len), n),
@@ -393,7 +394,7 @@ def _case(  # noqa: PLR0917 (private helper, called from two places)
         binary[0],
         seen,
         cold,
-        np.asarray([hour[-1], weekday[-1], gap[-1]], dtype=np.int64),
+        np.asarray([feats.hour[n], feats.weekday[n], feats.gap[n]], dtype=np.int64),
     )
 
 

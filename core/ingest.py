@@ -362,7 +362,8 @@ def ingest(
     if isinstance(paths, (str, Path)):
         paths = [paths]
     files, failures = discover(Path(p) for p in paths)
-    yield from _Ingestor(library, options or IngestOptions(), encoder).run(files, failures)
+    with library.ingest_running():
+        yield from _Ingestor(library, options or IngestOptions(), encoder).run(files, failures)
 
 
 def prune(library: Library) -> list[int]:

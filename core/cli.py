@@ -86,7 +86,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 progress.bar(tag, ev.fraction)
             elif ev.kind == "done":
                 done += 1
-                progress.line(f"ingested {tag}")
+                silent = ev.item_id is not None and not lib.has_segments(ev.item_id)
+                notes = [ev.warning] if ev.warning else []
+                notes += ["no speech found"] if silent else []
+                progress.line(f"ingested {tag}" + (f" ({'; '.join(notes)})" if notes else ""))
             elif ev.kind == "skipped":
                 skipped += 1
                 progress.line(f"unchanged {tag}")

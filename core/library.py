@@ -341,6 +341,11 @@ class Library:
         """
         return self.db.scalar("SELECT sha256 FROM media_items WHERE id=?", (item_id,)) is not None
 
+    def has_segments(self, item_id: int) -> bool:
+        """Whether the item has any transcript text (media without speech has none)."""
+        row = self.db.scalar("SELECT 1 FROM segments WHERE media_id=? LIMIT 1", (item_id,))
+        return row is not None
+
     def _replace_transcript(
         self,
         item_id: int,

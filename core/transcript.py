@@ -277,8 +277,14 @@ def detect_encoding(raw: bytes) -> str | None:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(raw).best()
-    return None if best is None else str(best.encoding)
+    matches = from_bytes(raw)
+    best = matches.best()
+    if best is None:
+        return None
+    # Short Western text fits several 8-bit code pages equally well; among those tied with
+    # the best guess, Windows-1252 is by far the most common for subtitle files.
+    tied = [m.encoding for m in matches if m.chaos <= best.chaos and m.coherence >= best.coherence]
+    return "cp1252" if "cp1252" in tied else str(best.encoding)
 
 
 def read_subtitles(path: Path) -> ParsedSubtitles:

@@ -7,6 +7,7 @@ it becomes a ``failed`` event (and an item with status ``error``) and the run go
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -16,7 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import MediaMindError, ModelError, PathMissingError, UnsupportedMediaError
+from core.errors import (
+    DiskFullError,
+    MediaMindError,
+    ModelError,
+    PathMissingError,
+    UnsupportedMediaError,
+)
 from core.library import ItemMetadata, Library
 from core.media import MEDIA_EXTENSIONS, SUBTITLE_EXTENSIONS, decode_audio, probe
 from core.transcribe import Transcriber
@@ -194,8 +201,20 @@ class _Ingestor:
         total = len(files) + len(failures)
         for n, event in enumerate(failures, start=1):
             yield IngestEvent("failed", event.path, n, total, message=event.message)
+        full: DiskFullError | None = None
         for n, path in enumerate(files, start=len(failures) + 1):
-            yield from self.one(path, n, total)
+            if full is not None:
+                # Every later file would fail at its first write: report each without
+                # spending minutes transcribing it.
+                yield IngestEvent(
+                    "failed", path, n, total, message=f"{path}: not ingested: the disk is full."
+                )
+                continue
+            try:
+                yield from self.one(path, n, total)
+            except DiskFullError as exc:
+                full = exc
+                yield IngestEvent("failed", path, n, total, message=f"{path}: not stored: {exc}")
 
     def one(self, path: Path, n: int, total: int) -> Iterator[IngestEvent]:
         key = str(path)
@@ -244,11 +263,20 @@ class _Ingestor:
             # Every following file would fail the same way: stop the run with the fix.
             self.library.mark_failed(item_id, str(exc))
             raise
+        except DiskFullError as exc:
+            with contextlib.suppress(DiskFullError):  # recording the failure needs room too
+                self.library.mark_failed(item_id, str(exc))
+            raise
         except MediaMindError as exc:
             self.library.mark_failed(item_id, str(exc))
             yield IngestEvent("failed", path, n, total, 0.0, item_id, str(exc))
             return
         except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise DiskFullError(
+                    f"No space left on the disk ({exc.filename or path}).",
+                    fix="Free some disk space and run the command again.",
+                ) from exc
             msg = f"{path}: {exc.strerror or exc}."
             self.library.mark_failed(item_id, msg)
             yield IngestEvent("failed", path, n, total, 0.0, item_id, msg)

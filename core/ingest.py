@@ -120,8 +120,9 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[IngestEvent]]:
         if not path.exists():
             problem = _link_problem(path) if path.is_symlink() else None
             if problem:
-                seen.add(path)
-                missing.append(_failed(path, problem, link_fix))
+                if path not in seen:  # named twice (itself and inside its folder): one line
+                    seen.add(path)
+                    missing.append(_failed(path, problem, link_fix))
             else:
                 missing.append(
                     _failed(

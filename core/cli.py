@@ -177,7 +177,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(
             f"[{printable(r.title)} @ {r.start_display}\u2013{r.end_display}]  (item {r.media_id})"
         )
-        print("   " + mark_terms(r.text, query_terms(args.query), bold or "*", plain or "*"))
+        print(
+            "   "
+            + mark_terms(printable(r.text), query_terms(args.query), bold or "*", plain or "*")
+        )
     return 0
 
 

@@ -188,6 +188,7 @@ class ParsedSubtitles:
         )
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _NON_CUE_BLOCKS = ("WEBVTT", "NOTE", "STYLE", "REGION")
 
 
@@ -230,7 +231,8 @@ def parse_subtitles_checked(text: str) -> ParsedSubtitles:
         body = " ".join(
             html.unescape(_TAGS.sub("", ln)).strip() for ln in block[timing + 1 :] if ln.strip()
         )
-        body = re.sub(r"\s+", " ", body).strip()
+        # Control characters (a terminal escape sequence, a bell) are never cue text.
+        body = _CONTROL.sub("", re.sub(r"\s+", " ", body)).strip()
         if body:
             segments.append(Segment(start, end, body))
     segments.sort(key=lambda s: (s.start, s.end))

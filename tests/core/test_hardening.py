@@ -519,6 +519,13 @@ def test_control_characters_in_file_names_are_escaped_everywhere_they_are_printe
     assert "\x1b" not in found and "\\x1b[31mred" in found
 
 
+def test_control_characters_inside_subtitle_cues_never_reach_the_terminal() -> None:
+    from core.transcript import parse_subtitles
+
+    (cue,) = parse_subtitles("1\n00:00:01,000 --> 00:00:02,000\nred \x1b[31mtext\x07 here\n")
+    assert cue.text == "red [31mtext here"
+
+
 # -- 11. smaller ones ---------------------------------------------------------------------------
 
 

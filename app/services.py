@@ -20,7 +20,7 @@ import re
 import threading
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -439,7 +439,13 @@ class LibraryService:
 
         lib = self.library()
         facets = library_facets(lib)
-        return [LibraryItem.from_core(i, facets.get(i.id)) for i in lib.items()]
+        items = []
+        for i in lib.items():
+            status, error = lib.shown_status(i)  # 'interrupted' when its ingest died
+            items.append(
+                LibraryItem.from_core(replace(i, status=status, error=error), facets.get(i.id))
+            )
+        return items
 
     def item(self, item_id: int) -> LibraryItem:
         """One item.

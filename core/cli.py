@@ -13,11 +13,12 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from core import __version__
+from core.display import printable
 from core.errors import MediaMindError, UsageError
 from core.taxonomy import MOODS, RATINGS, TOPICS
 
@@ -40,6 +41,7 @@ class Progress:
             return
         width = 24
         filled = round(width * max(0.0, min(1.0, fraction)))
+        label = printable(label)
         label = label if len(label) <= 48 else "…" + label[-47:]
         self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {label}")
         self.stream.write("\x1b[K")
@@ -51,15 +53,21 @@ class Progress:
         if self._open:
             self.stream.write("\r\x1b[K")
             self._open = False
-        self.stream.write(text + "\n")
+        self.stream.write(printable(text) + "\n")
         self.stream.flush()
 
 
-def _library(args: argparse.Namespace) -> Any:
-    from core.library import Library
+def _library_dir(args: argparse.Namespace) -> Path:
     from core.paths import default_library_dir
 
-    return Library(Path(args.library) if args.library else default_library_dir())
+    return Path(args.library).expanduser() if args.library else default_library_dir()
+
+
+def _library(args: argparse.Namespace, *, create: bool = False, check: bool = True) -> Any:
+    """Open the library; only ingest creates one, and only reading commands skip the check."""
+    from core.library import Library
+
+    return Library(_library_dir(args), create=create, check=check)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -68,7 +76,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     progress = Progress()
     failed = done = skipped = 0
-    with _library(args) as lib:
+    with _library(args, create=True) as lib:
         options = IngestOptions(
             model=args.model, prefer_subtitles=args.prefer_subtitles, threads=args.threads
         )
@@ -78,7 +86,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 progress.bar(tag, ev.fraction)
             elif ev.kind == "done":
                 done += 1
-                progress.line(f"ingested {tag}")
+                silent = ev.item_id is not None and not lib.has_segments(ev.item_id)
+                notes = [ev.warning] if ev.warning else []
+                notes += ["no speech found"] if silent else []
+                progress.line(f"ingested {tag}" + (f" ({'; '.join(notes)})" if notes else ""))
             elif ev.kind == "skipped":
                 skipped += 1
                 progress.line(f"unchanged {tag}")
@@ -93,8 +104,11 @@ def cmd_library(args: argparse.Namespace) -> int:
     """``mediamind library``: list the items."""
     from core.transcript import format_timestamp
 
-    with _library(args) as lib:
-        items = lib.items()
+    with _library(args, check=False) as lib:
+        items = [
+            replace(i, **dict(zip(("status", "error"), lib.shown_status(i), strict=True)))
+            for i in lib.items()
+        ]
     if args.json:
         print(json.dumps([i.summary() for i in items], ensure_ascii=False, indent=2))
         return 0
@@ -103,9 +117,9 @@ def cmd_library(args: argparse.Namespace) -> int:
         return 0
     for i in items:
         dur = format_timestamp(i.duration) if i.duration else "-"
-        print(f"{i.id:>4}  {i.status:<9} {dur:>8}  {i.kind:<8} {i.title}")
+        print(f"{i.id:>4}  {i.status:<11} {dur:>8}  {i.kind:<8} {printable(i.title)}")
         if i.error:
-            print(f"      {i.error}")
+            print(f"      {printable(i.error)}")
     return 0
 
 
@@ -113,13 +127,23 @@ def cmd_transcript(args: argparse.Namespace) -> int:
     """``mediamind transcript``: print one item's transcript."""
     from core.transcript import to_json, to_srt, to_txt, to_vtt
 
-    with _library(args) as lib:
+    with _library(args, check=False) as lib:
         item = lib.get_item(args.id)
         segments = lib.segments(item.id)
     if item.status != "ready" and not segments:
+        if item.status == "error":
+            # The same ingest would fail the same way: say why, and what must change first.
+            gone = item.kind != "transcript" and not Path(item.path).exists()
+            raise UsageError(
+                f"Item {item.id} ({item.title}) has no transcript: its ingest failed: "
+                f"{item.error or 'no reason was recorded'}",
+                fix="Its file is gone; 'mediamind prune' removes the item."
+                if gone
+                else "Fix the file as the error says, then ingest it again.",
+            )
         raise UsageError(
             f"Item {item.id} ({item.title}) has no transcript yet (status {item.status}).",
-            fix=f"Run 'mediamind ingest {item.path}' first.",
+            fix=f"Run 'mediamind ingest {item.path}' to finish it.",
         )
     render = {"txt": to_txt, "srt": to_srt, "vtt": to_vtt, "json": to_json}[args.format]
     sys.stdout.write(render(segments))
@@ -150,8 +174,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     from core.search import mark_terms, query_terms
 
     for r in results:
-        print(f"[{r.title} @ {r.start_display}\u2013{r.end_display}]  (item {r.media_id})")
-        print("   " + mark_terms(r.text, query_terms(args.query), bold or "*", plain or "*"))
+        print(
+            f"[{printable(r.title)} @ {r.start_display}\u2013{r.end_display}]  (item {r.media_id})"
+        )
+        print(
+            "   "
+            + mark_terms(printable(r.text), query_terms(args.query), bold or "*", plain or "*")
+        )
     return 0
 
 
@@ -186,7 +215,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if final.citations:
         print()
     for c in final.citations:
-        print(f"{c.display} [{c.label}] \u201c{c.quote}\u201d")
+        print(printable(f"{c.display} [{c.label}] \u201c{c.quote}\u201d"))
     return 0
 
 
@@ -277,7 +306,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     first, last = written[0], written[-1]
     where = "to the end" if last.kind == "complete" else f"to {format_timestamp(last.position)}"
     print(
-        f"watched {title} from {format_timestamp(first.position)} {where} "
+        f"watched {printable(title)} from {format_timestamp(first.position)} {where} "
         f"(session {last.session_id}, {len(written)} events)"
     )
     return 0
@@ -298,7 +327,7 @@ def cmd_home(args: argparse.Namespace) -> int:
     for row in result.rows:
         print(row.title)
         for item in row.items:
-            print(f"  {item.media_id:>4}  {item.title}  \u2014 {item.reason}")
+            print(printable(f"  {item.media_id:>4}  {item.title}  \u2014 {item.reason}"))
         print()
     return 0
 
@@ -386,7 +415,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
     """``mediamind tags``: an item's tags with confidence and provenance."""
     from core.annotate import item_tags
 
-    with _library(args) as lib:
+    with _library(args, check=False) as lib:
         tags = item_tags(lib, args.id)
     data = tags.to_json()
     if args.json:
@@ -394,7 +423,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
         return 0
     if tags.status is None:
         print(
-            f"Item {tags.media_id} ({tags.title}) is not annotated yet. "
+            f"Item {tags.media_id} ({printable(tags.title)}) is not annotated yet. "
             f"Run: mediamind annotate {tags.media_id}"
         )
         return 0
@@ -402,7 +431,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
     def mark(t: Any) -> str:
         return " [reviewed]" if t is not None and t.gold else ""
 
-    print(f"{tags.title}  (item {tags.media_id})")
+    print(f"{printable(tags.title)}  (item {tags.media_id})")
     if tags.status == "error":
         print(f"  error: {tags.error}")
     if tags.summary:
@@ -453,7 +482,8 @@ def cmd_review(args: argparse.Namespace) -> int:
             return 0
         for i, task in enumerate(tasks, start=1):
             t = task.tag
-            print(f"\n[{i}/{len(tasks)}] {task.title}  (item {t.media_id}, {task.source} sample)")
+            title = printable(task.title)
+            print(f"\n[{i}/{len(tasks)}] {title}  (item {t.media_id}, {task.source} sample)")
             print(f"  {t.type}: {t.display}   confidence {t.confidence:.2f}")
             for cid, start, text in task.context:
                 snippet = text if len(text) <= 240 else text[:237] + "..."
@@ -499,6 +529,95 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def _review_summary(counts: dict[str, int]) -> str:
     return ", ".join(f"{v} {k}" for k, v in counts.items())
+
+
+def _date_arg(text: str) -> str:
+    """A ``--since``/``--until`` value: an ISO date or time, as the UTC text items are stored with.
+
+    A date alone means midnight UTC; a time without an offset is local time (as ``--at``).
+    """
+    from datetime import date
+
+    from core.recommend.events import to_utc
+
+    try:
+        return date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        pass
+    try:
+        return to_utc(text).isoformat()
+    except MediaMindError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or time; write it like 2024-05-01 or 2024-05-01T20:30:00Z"
+        ) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``mediamind check``: SQLite's full integrity check of the library, read-only."""
+    from core.backup import check_file, list_backups
+    from core.paths import DB_FILENAME
+
+    directory = _library_dir(args)
+    path = directory / DB_FILENAME
+    problems = check_file(path)
+    if not problems:
+        print(f"{printable(path)}: ok")
+        return 0
+    print(f"{printable(path)}: damaged")
+    for problem in problems:
+        print(f"  {printable(problem)}")
+    backups = list_backups(directory)
+    if backups:
+        print(
+            f"Restore the newest backup ({printable(backups[0].name)}) with: "
+            f"mediamind --library {printable(directory)} restore"
+        )
+    else:
+        print("There is no backup to restore; move the library directory away and ingest again.")
+    return 1
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """``mediamind backup``: a consistent copy of the library database, taken while it is open."""
+    from core.backup import take_backup
+
+    with _library(args) as lib:
+        dest = take_backup(lib.db, "manual")
+    print(printable(dest))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """``mediamind restore``: go back to a backup (the newest unless one is named)."""
+    from core.backup import find_backup, list_backups, restore_backup
+
+    directory = _library_dir(args)
+    if args.list:
+        backups = list_backups(directory)
+        if not backups:
+            print(f"The library {printable(directory)} has no backups yet.")
+        for b in backups:
+            print(f"{printable(b.name)}  {b.stat().st_size / 1e6:8.1f} MB")
+        return 0
+    backup = find_backup(directory, args.backup)
+    aside = restore_backup(directory, backup)
+    print(f"restored {printable(backup.name)}; the replaced files are in {printable(aside)}")
+    return 0
+
+
+def _add_maintenance_commands(sub: Any) -> None:
+    p = sub.add_parser("check", help="check the library database for damage (read-only)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("backup", help="write a consistent backup of the library database")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser(
+        "restore", help="replace the library database by a backup (the newest by default)"
+    )
+    p.add_argument("backup", nargs="?", metavar="BACKUP", help="a backup's file name or path")
+    p.add_argument("--list", action="store_true", help="list the backups, newest first")
+    p.set_defaults(func=cmd_restore)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -552,8 +671,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["audio", "video", "subtitle", "transcript"],
         help="only this kind",
     )
-    p.add_argument("--since", metavar="DATE", help="only items added on or after DATE (ISO)")
-    p.add_argument("--until", metavar="DATE", help="only items added before DATE (ISO)")
+    p.add_argument(
+        "--since", type=_date_arg, metavar="DATE", help="only items added on or after DATE (ISO)"
+    )
+    p.add_argument(
+        "--until", type=_date_arg, metavar="DATE", help="only items added before DATE (ISO)"
+    )
     p.add_argument(
         "--topic", action="append", type=_topic_arg, metavar="TOPIC", help="only items on TOPIC"
     )
@@ -648,6 +771,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--epochs", type=int, default=30, help="optimisation steps (default 30)")
     p.set_defaults(func=cmd_train_recsys)
+    _add_maintenance_commands(sub)
     return parser
 
 
@@ -662,11 +786,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    import apsw
+
     try:
         return int(args.func(args))
     except MediaMindError as exc:
-        print(f"mediamind: error: {exc}", file=sys.stderr)
+        log.info("details", exc_info=True)
+        print(f"mediamind: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
+    except apsw.Error as exc:
+        # A database error raised below the Database layer (a cursor read directly) is still
+        # one line naming the library and what to do, never a traceback.
+        from core.db import library_error
+        from core.paths import DB_FILENAME
+
+        error = library_error(str(_library_dir(args) / DB_FILENAME), exc)
+        log.info("details", exc_info=True)
+        print(f"mediamind: error: {printable(error)}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         print("\nmediamind: interrupted; run the same command again to finish.", file=sys.stderr)
         return 130

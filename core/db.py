@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.errors import DiskFullError, LibraryError
+from core.errors import DamagedLibraryError, DiskFullError, LibraryError
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,26 @@ class Migration:
     name: str
     sql: str
 
+
+# "MMLB" in the SQLite header field that names the application owning a database file.
+APPLICATION_ID = 0x4D4D4C42
+# A library made before the marker existed is recognised by its first recorded schema step.
+_FIRST_MIGRATION_NAME = "media items, transcript segments, chunks"
+# Below this size (database plus WAL) the quick check reads every page; above it only the
+# tables of what cannot be recomputed (items, reviews, history) and the schema are checked, so
+# opening a large library stays fast. ``mediamind check`` always reads everything.
+FULL_QUICK_CHECK_BYTES = 64 << 20
+_PRECIOUS_TABLES = (
+    "_migrations",
+    "library_meta",
+    "media_items",
+    "annotations",
+    "annotation_runs",
+    "tags",
+    "reviews",
+    "review_draws",
+    "watch_events",
+)
 
 # Append only: a migration that shipped is never edited, a new number is added instead.
 MIGRATIONS: list[Migration] = [
@@ -338,6 +358,13 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE embedding_cache_v2 RENAME TO embedding_cache;
         """,
     ),
+    Migration(
+        8,
+        "mark the file as a MediaMind library (application_id)",
+        # SQLite keeps this number in the file header: opening another application's database
+        # as a library is recognised and refused instead of adding MediaMind's tables to it.
+        f"PRAGMA application_id = {APPLICATION_ID};",
+    ),
 ]
 
 
@@ -356,52 +383,177 @@ def _load_sqlite_vec(conn: Any) -> None:
         conn.enable_load_extension(False)
 
 
+def _disk_full(path: str, exc: BaseException | None = None) -> DiskFullError:
+    return DiskFullError(
+        f"The disk holding the library database {path} is full.",
+        fix="Free some disk space and run the command again; the interrupted step was rolled "
+        "back and nothing stored before it was changed.",
+    )
+
+
+def library_error(path: str, exc: BaseException) -> LibraryError:
+    """The one line a database error on any path becomes (the traceback goes to the log)."""
+    import apsw
+
+    if isinstance(exc, (apsw.BusyError, apsw.LockedError)):
+        return LibraryError(
+            f"The library database {path} is busy: another MediaMind process is writing to it.",
+            fix="Wait for it to finish and run the command again.",
+        )
+    if isinstance(exc, (apsw.ReadOnlyError, apsw.PermissionsError, apsw.CantOpenError)):
+        return LibraryError(
+            f"The library database {path} cannot be written ({exc}).",
+            fix="Check that you may write to the library directory and its files.",
+        )
+    directory = Path(path).parent
+    return DamagedLibraryError(
+        f"The library database {path} could not be read ({type(exc).__name__}: {exc}).",
+        fix=f"Run 'mediamind --library {directory} check' for details; "
+        f"'mediamind --library {directory} restore' brings back the newest backup.",
+    )
+
+
 class Database:
     """Owns the one SQLite connection of a library.
 
     Use :meth:`atomic` for every multi-statement write: it nests (savepoints), and either all of
-    a block's rows land or none do, even if the process is killed half way.
+    a block's rows land or none do, even if the process is killed half way. Every SQLite error
+    leaves this class as a :class:`LibraryError` (a full disk as :class:`DiskFullError`).
     """
 
-    def __init__(self, path: Path | str, *, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        migrations: Sequence[Migration] = MIGRATIONS,
+        check: bool = False,
+        backups: int = 3,
+    ) -> None:
         """Open (creating if needed) and migrate the database at ``path``.
 
         Args:
             path: The SQLite file, or ``":memory:"``.
             migrations: The schema steps; the default is the application's.
+            check: Run :meth:`quick_check` before anything is written (migrations included).
+            backups: Backups kept in ``<dir>/backups`` when a migration is about to change an
+                existing library (one is taken before every migration run).
 
         Raises:
             LibraryError: The file is not a MediaMind library or cannot be opened.
+            DamagedLibraryError: ``check`` found damage; nothing was written.
         """
         import apsw
 
         self.path = str(path)
         self._lock = threading.RLock()
         self._depth = 0
+        self.conn: Any = None
         try:
             self.conn = apsw.Connection(self.path)
             self.conn.set_busy_timeout(10_000)
             _load_sqlite_vec(self.conn)
+            self._check_identity()
+            if check:
+                problems = self.quick_check()
+                if problems:
+                    raise damaged_error(self.path, problems)
             if self.path != ":memory:":
                 self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate(migrations)
+            self._migrate(migrations, backups)
+        except LibraryError:
+            self._close_quietly()
+            raise
         except apsw.FullError as exc:
-            raise DiskFullError(
-                f"The disk holding the library database {self.path} is full.",
-                fix="Free some disk space and try again; nothing stored was changed.",
-            ) from exc
+            self._close_quietly()
+            raise _disk_full(self.path) from exc
         except (apsw.NotADBError, apsw.CorruptError) as exc:
+            self._close_quietly()
             raise LibraryError(
                 f"{self.path} is not a readable MediaMind library database ({exc}).",
-                fix="Point --library at another directory, or restore the file from a backup.",
+                fix="Point --library at another directory, or restore the file from a backup "
+                "with 'mediamind restore'.",
             ) from exc
         except apsw.CantOpenError as exc:
+            self._close_quietly()
             raise LibraryError(
                 f"Cannot open the library database {self.path}.",
                 fix="Check that the directory exists and that you may write to it.",
             ) from exc
+        except apsw.Error as exc:
+            self._close_quietly()
+            raise library_error(self.path, exc) from exc
+
+    def _close_quietly(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+    # -- identity and integrity ---------------------------------------------------------------
+
+    def _check_identity(self) -> None:
+        """Refuse a database that some other application made.
+
+        Raises:
+            LibraryError: The file holds tables but is not a MediaMind library.
+        """
+        app_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
+        if app_id == APPLICATION_ID:
+            return
+        tables = {
+            r[0] for r in self.conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")
+        }
+        if not tables:
+            return  # a new, empty file: it becomes a library
+        if app_id == 0 and "_migrations" in tables:
+            first = self.conn.execute("SELECT name FROM _migrations WHERE number = 1").fetchone()
+            if first is not None and first[0] == _FIRST_MIGRATION_NAME:
+                return  # a library from before the marker; migration 8 adds it
+        raise LibraryError(
+            f"{self.path} is another application's SQLite database, not a MediaMind library; "
+            "it was not changed.",
+            fix="Point --library at a new or existing MediaMind library directory.",
+        )
+
+    def quick_check(self) -> list[str]:
+        """A check cheap enough for every open: return the problems found (empty when sound).
+
+        Small libraries get SQLite's ``quick_check`` of every page; large ones the file header,
+        the schema and the tables holding what cannot be recomputed.
+        """
+        if self.path == ":memory:":
+            return []
+        problems = _header_problems(Path(self.path))
+        if problems:
+            return problems
+        size = sum(
+            p.stat().st_size for p in (Path(self.path), Path(self.path + "-wal")) if p.exists()
+        )
+        if size <= FULL_QUICK_CHECK_BYTES:
+            return self._pragma_check("quick_check")
+        tables = {
+            r[0] for r in self.conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")
+        }
+        problems = []
+        for table in ("sqlite_schema", *(t for t in _PRECIOUS_TABLES if t in tables)):
+            problems += self._pragma_check(f"quick_check({table})")
+        return problems
+
+    def integrity_check(self) -> list[str]:
+        """SQLite's full ``integrity_check`` of every page and index; the problems found."""
+        if self.path == ":memory:":
+            return []
+        return _header_problems(Path(self.path)) or self._pragma_check("integrity_check(100)")
+
+    def _pragma_check(self, pragma: str) -> list[str]:
+        import apsw
+
+        with self._lock:
+            try:
+                rows = [str(r[0]) for r in self.conn.execute(f"PRAGMA {pragma}")]
+            except apsw.Error as exc:
+                return [f"{type(exc).__name__}: {exc}"]
+        return [] if rows == ["ok"] else rows
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -418,7 +570,8 @@ class Database:
             self._depth += 1
             name = f"mm_atomic_{self._depth}"
             try:
-                self.conn.execute(f"SAVEPOINT {name}")
+                with self._errors():
+                    self.conn.execute(f"SAVEPOINT {name}")
                 try:
                     yield
                 except BaseException:
@@ -427,34 +580,46 @@ class Database:
                     if not self.conn.getautocommit():
                         self.conn.execute(f"ROLLBACK TO {name}; RELEASE {name}")
                     raise
-                self.conn.execute(f"RELEASE {name}")
-            except apsw.FullError as exc:
+                with self._errors():
+                    self.conn.execute(f"RELEASE {name}")
+            except (apsw.FullError, DiskFullError) as exc:
                 if not self.conn.getautocommit() and self._depth == 1:
                     self.conn.execute("ROLLBACK")
-                raise DiskFullError(
-                    f"The disk holding the library database {self.path} is full.",
-                    fix="Free some disk space and run the command again; the interrupted item "
-                    "was rolled back and nothing stored before it was changed.",
-                ) from exc
+                if isinstance(exc, DiskFullError):
+                    raise
+                raise _disk_full(self.path) from exc
             finally:
                 self._depth -= 1
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn SQLite errors into the engine's: a full disk, or one line naming the library."""
+        import apsw
+
+        try:
+            yield
+        except apsw.FullError as exc:
+            raise _disk_full(self.path) from exc
+        except apsw.Error as exc:
+            log.debug("database error on %s", self.path, exc_info=True)
+            raise library_error(self.path, exc) from exc
 
     # -- queries ------------------------------------------------------------------------------
 
     def execute(self, sql: str, params: SqlParams = ()) -> None:
         """Run one statement (or a script when ``params`` is empty) for its effect."""
-        with self._lock:
+        with self._lock, self._errors():
             for _ in self.conn.execute(sql, params):
                 pass
 
     def executemany(self, sql: str, rows: Sequence[SqlParams]) -> None:
         """Run one statement for each parameter set in ``rows``."""
-        with self._lock:
+        with self._lock, self._errors():
             self.conn.cursor().executemany(sql, rows)
 
     def query(self, sql: str, params: SqlParams = ()) -> list[dict[str, Any]]:
         """Run a query and return its rows as dicts keyed by column name."""
-        with self._lock:
+        with self._lock, self._errors():
             cur = self.conn.cursor()
             # The description is only readable while the statement runs, hence the row trace.
             cur.row_trace = lambda c, row: dict(
@@ -469,7 +634,7 @@ class Database:
 
     def scalar(self, sql: str, params: SqlParams = ()) -> Any:
         """Run a query and return the first column of its first row (``None`` if no row)."""
-        with self._lock:
+        with self._lock, self._errors():
             row = self.conn.execute(sql, params).fetchone()
             return None if row is None else row[0]
 
@@ -490,7 +655,7 @@ class Database:
             int(r["number"]) for r in self.query("SELECT number FROM _migrations ORDER BY number")
         ]
 
-    def _migrate(self, migrations: Sequence[Migration]) -> None:
+    def _migrate(self, migrations: Sequence[Migration], backups: int) -> None:
         self.execute(
             "CREATE TABLE IF NOT EXISTS _migrations ("
             " number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
@@ -503,9 +668,12 @@ class Database:
                 f"(schema step {max(applied)}; this version knows up to {max(known)}).",
                 fix="Upgrade MediaMind, or open another library with --library.",
             )
-        for migration in sorted(migrations, key=lambda m: m.number):
-            if migration.number in applied:
-                continue
+        pending = sorted((m for m in migrations if m.number not in applied), key=lambda m: m.number)
+        if pending and applied and self.path != ":memory:" and backups > 0:
+            from core.backup import take_backup
+
+            take_backup(self, f"before-schema-{pending[0].number}", keep=backups)
+        for migration in pending:
             log.info("applying migration %d: %s", migration.number, migration.name)
             with self.atomic():
                 self.execute(migration.sql)
@@ -513,3 +681,48 @@ class Database:
                     "INSERT INTO _migrations (number, name, applied_at) VALUES (?, ?, ?)",
                     (migration.number, migration.name, utcnow()),
                 )
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _header_problems(path: Path) -> list[str]:
+    """What is wrong with a database file's 100-byte header (an empty list when nothing)."""
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(100)
+    except OSError as exc:
+        return [f"cannot read {path}: {exc.strerror}"]
+    if not header:
+        return []  # not created yet
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        return ["the file header is not an SQLite header"]
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        return [f"the header's page size {page_size} is impossible"]
+    return []
+
+
+def damaged_error(path: str, problems: Sequence[str]) -> DamagedLibraryError:
+    """The refusal to write into a library that failed a check, with how to recover."""
+    from core.backup import list_backups
+
+    directory = Path(path).parent
+    found = list_backups(directory)
+    if found:
+        how = (
+            f"Run 'mediamind --library {directory} restore' to go back to the newest backup "
+            f"({found[0].name}); the damaged file is kept beside it."
+        )
+    else:
+        how = (
+            "No backup exists yet: move the library directory away and ingest again, or "
+            "recover what is readable with SQLite's '.recover' command."
+        )
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    shown = "; ".join(problems[:3]) + more
+    return DamagedLibraryError(
+        f"The library database {path} is damaged ({shown}); MediaMind will not write to it.",
+        fix=how,
+    )

@@ -58,3 +58,7 @@ class UsageError(MediaMindError):
 
 class LLMError(MediaMindError):
     """The local language model could not build a prompt or failed while generating."""
+
+
+class DamagedLibraryError(LibraryError):
+    """The library database failed an integrity check or could not be read."""

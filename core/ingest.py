@@ -7,6 +7,8 @@ it becomes a ``failed`` event (and an item with status ``error``) and the run go
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -15,11 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import MediaMindError, ModelError, PathMissingError, UnsupportedMediaError
+from core.errors import (
+    DiskFullError,
+    MediaMindError,
+    ModelError,
+    PathMissingError,
+    UnsupportedMediaError,
+)
 from core.library import ItemMetadata, Library
 from core.media import MEDIA_EXTENSIONS, SUBTITLE_EXTENSIONS, decode_audio, probe
 from core.transcribe import Transcriber
-from core.transcript import Segment, read_subtitle_file
+from core.transcript import Segment, read_subtitles
 
 if TYPE_CHECKING:
     from core.search import TextEncoder
@@ -44,6 +52,8 @@ class IngestEvent:
         chunks_indexed: Chunks of this file's new transcript that search already finds.
             While a new file is transcribed it grows batch by batch (``progress`` events);
             a changed file's new chunks replace its old ones only at ``done``.
+        warning: For ``done``: what was left out of a file that was otherwise read, e.g.
+            "skipped 2 malformed cues (the first at line 7)".
     """
 
     kind: str
@@ -54,6 +64,7 @@ class IngestEvent:
     item_id: int | None = None
     message: str = ""
     chunks_indexed: int = 0
+    warning: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,26 @@ class IngestOptions:
     batch_chunks: int = 4
 
 
+def _link_problem(path: Path) -> str | None:
+    """Why a symbolic link cannot be followed (a loop, or a missing target), else None."""
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python 3.11 reports a loop this way
+        return f"{path}: a symbolic link loop (it leads back to itself)."
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"{path}: a symbolic link loop (it leads back to itself)."
+        if path.is_symlink():
+            target = os.readlink(path)
+            return f"{path}: a broken symbolic link (its target {target} does not exist)."
+        return None
+    return None
+
+
+def _failed(path: Path, message: str, fix: str) -> IngestEvent:
+    return IngestEvent("failed", path, 0, 0, message=str(PathMissingError(message, fix=fix)))
+
+
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[IngestEvent]]:
     """Expand files and folders (recursively) into the files to ingest, in a stable order.
 
@@ -77,27 +108,27 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[IngestEvent]]:
     than becoming an item of its own. A file named explicitly is always attempted.
 
     Returns:
-        The files, and ``failed`` events for paths that do not exist.
+        The files, and ``failed`` events (one per path) for paths that do not exist and for
+        symbolic links that loop or point nowhere; the other files are still returned.
     """
     files: list[Path] = []
     missing: list[IngestEvent] = []
     seen: set[Path] = set()
+    link_fix = "Fix or remove the link."
     for raw in paths:
-        path = Path(raw).expanduser()
+        path = Path(os.path.abspath(Path(raw).expanduser()))
         if not path.exists():
-            missing.append(
-                IngestEvent(
-                    "failed",
-                    path,
-                    0,
-                    0,
-                    message=str(
-                        PathMissingError(
-                            f"{path}: no such file or folder.", fix="Check the path and try again."
-                        )
-                    ),
+            problem = _link_problem(path) if path.is_symlink() else None
+            if problem:
+                if path not in seen:  # named twice (itself and inside its folder): one line
+                    seen.add(path)
+                    missing.append(_failed(path, problem, link_fix))
+            else:
+                missing.append(
+                    _failed(
+                        path, f"{path}: no such file or folder.", "Check the path and try again."
+                    )
                 )
-            )
             continue
         if path.is_dir():
             found = []
@@ -116,6 +147,12 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[IngestEvent]]:
         else:
             candidates = [path]
         for p in candidates:
+            problem = _link_problem(p) if p.is_symlink() else None
+            if problem:
+                if p not in seen:  # named twice (itself and inside its folder): one line
+                    seen.add(p)
+                    missing.append(_failed(p, problem, link_fix))
+                continue
             resolved = p.resolve()
             if resolved not in seen:
                 seen.add(resolved)
@@ -148,6 +185,7 @@ class _Ingestor:
         self.library = library
         self.options = options
         self._transcriber: Transcriber | None = None
+        self._warning = ""
         self.embed = None
         if options.index:
             from core.search import EmbeddingStore, default_encoder
@@ -164,8 +202,20 @@ class _Ingestor:
         total = len(files) + len(failures)
         for n, event in enumerate(failures, start=1):
             yield IngestEvent("failed", event.path, n, total, message=event.message)
+        full: DiskFullError | None = None
         for n, path in enumerate(files, start=len(failures) + 1):
-            yield from self.one(path, n, total)
+            if full is not None:
+                # Every later file would fail at its first write: report each without
+                # spending minutes transcribing it.
+                yield IngestEvent(
+                    "failed", path, n, total, message=f"{path}: not ingested: the disk is full."
+                )
+                continue
+            try:
+                yield from self.one(path, n, total)
+            except DiskFullError as exc:
+                full = exc
+                yield IngestEvent("failed", path, n, total, message=f"{path}: not stored: {exc}")
 
     def one(self, path: Path, n: int, total: int) -> Iterator[IngestEvent]:
         key = str(path)
@@ -204,6 +254,7 @@ class _Ingestor:
         item_id = self.library.upsert_pending(key, path.stem, kind)
         yield IngestEvent("started", path, n, total, 0.0, item_id)
         indexed = 0
+        self._warning = ""
         try:
             for fraction, indexed in self._process(path, item_id, st):
                 yield IngestEvent(
@@ -213,11 +264,20 @@ class _Ingestor:
             # Every following file would fail the same way: stop the run with the fix.
             self.library.mark_failed(item_id, str(exc))
             raise
+        except DiskFullError as exc:
+            with contextlib.suppress(DiskFullError):  # recording the failure needs room too
+                self.library.mark_failed(item_id, str(exc))
+            raise
         except MediaMindError as exc:
             self.library.mark_failed(item_id, str(exc))
             yield IngestEvent("failed", path, n, total, 0.0, item_id, str(exc))
             return
         except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise DiskFullError(
+                    f"No space left on the disk ({exc.filename or path}).",
+                    fix="Free some disk space and run the command again.",
+                ) from exc
             msg = f"{path}: {exc.strerror or exc}."
             self.library.mark_failed(item_id, msg)
             yield IngestEvent("failed", path, n, total, 0.0, item_id, msg)
@@ -228,7 +288,15 @@ class _Ingestor:
             raise
         item = self.library.get_item(item_id)
         yield IngestEvent(
-            "done", path, n, total, 1.0, item_id, item.language or "", chunks_indexed=indexed
+            "done",
+            path,
+            n,
+            total,
+            1.0,
+            item_id,
+            item.language or "",
+            chunks_indexed=indexed,
+            warning=self._warning,
         )
 
     def _process(self, path: Path, item_id: int, st: os.stat_result) -> Iterator[tuple[float, int]]:
@@ -238,7 +306,9 @@ class _Ingestor:
         check_readable(path)
         digest = sha256_of(path)
         if path.suffix.lower() in SUBTITLE_EXTENSIONS:
-            segments = read_subtitle_file(path)
+            parsed = read_subtitles(path)
+            segments = parsed.segments
+            self._warning = parsed.skipped_note()
             meta = ItemMetadata(
                 digest,
                 st.st_size,
@@ -278,7 +348,9 @@ class _Ingestor:
 
         sidecar = sidecar_subtitles(path) if self.options.prefer_subtitles else None
         if sidecar is not None:
-            segments = read_subtitle_file(sidecar)
+            parsed = read_subtitles(sidecar)
+            segments = parsed.segments
+            self._warning = parsed.skipped_note() and f"{sidecar.name}: {parsed.skipped_note()}"
             meta = metadata(segments[-1].end, None, f"subtitle:{sidecar.name}")
         elif (reuse := self._reuse_transcript(digest, item_id)) is not None:
             segments, source, language = reuse
@@ -362,7 +434,8 @@ def ingest(
     if isinstance(paths, (str, Path)):
         paths = [paths]
     files, failures = discover(Path(p) for p in paths)
-    yield from _Ingestor(library, options or IngestOptions(), encoder).run(files, failures)
+    with library.ingest_running():
+        yield from _Ingestor(library, options or IngestOptions(), encoder).run(files, failures)
 
 
 def prune(library: Library) -> list[int]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,14 +111,29 @@ def _words_from_json(raw: str | None) -> tuple[Word, ...] | None:
 class Library:
     """The media library stored in ``<directory>/library.sqlite``."""
 
-    def __init__(self, directory: Path | str) -> None:
+    def __init__(self, directory: Path | str, *, create: bool = True, check: bool = True) -> None:
         """Open the library in ``directory``, creating it if needed.
 
+        Args:
+            directory: The library directory.
+            create: Create the library when there is none; a command that only reads passes
+                False, so a mistyped path is reported instead of becoming an empty library.
+            check: Run the database's quick check before anything can be written; a damaged
+                library is refused (see :meth:`core.db.Database.quick_check`).
+
         Raises:
-            LibraryError: The directory cannot be created or the database cannot be opened.
+            LibraryError: The directory cannot be created, holds no library (``create``
+                False), or the database cannot be opened or is another application's.
+            DamagedLibraryError: ``check`` found damage; nothing was written.
             DiskFullError: There is no room to create it.
         """
         self.directory = Path(directory).expanduser()
+        if not create and not (self.directory / DB_FILENAME).is_file():
+            raise LibraryError(
+                f"There is no library at {self.directory}.",
+                fix="Check the path given with --library or MEDIAMIND_LIBRARY; "
+                "'mediamind ingest PATH' creates a library.",
+            )
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -129,11 +146,62 @@ class Library:
                 f"Cannot create the library directory {self.directory} ({exc.strerror}).",
                 fix="Choose a folder you may write to with --library or MEDIAMIND_LIBRARY.",
             ) from exc
-        self.db = Database(self.directory / DB_FILENAME)
+        self.db = Database(self.directory / DB_FILENAME, check=check)
 
     def close(self) -> None:
         """Close the database connection."""
         self.db.close()
+
+    # -- running ingests ----------------------------------------------------------------------
+
+    _INGEST_LOCK = ".ingest.lock"
+
+    @contextmanager
+    def ingest_running(self) -> Iterator[None]:
+        """Hold a shared lock on the library while an ingest runs (several may run at once).
+
+        The operating system drops the lock when the process dies, however it dies, so an item
+        left ``ingesting`` with the lock free was interrupted (see :meth:`ingest_in_progress`).
+        """
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, items show as ingesting until the next run
+            yield
+            return
+        fd = os.open(self.directory / self._INGEST_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    def ingest_in_progress(self) -> bool:
+        """Whether some process is ingesting into this library now (True when unknown)."""
+        try:
+            import fcntl
+        except ImportError:
+            return True
+        try:
+            fd = os.open(self.directory / self._INGEST_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the lock taken just to test it
+        return False
+
+    def shown_status(self, item: MediaItem) -> tuple[str, str | None]:
+        """An item's status and error as shown to the user.
+
+        An item still marked ``ingesting`` while no ingest runs was cut off (a kill, a power
+        cut): it shows as ``interrupted`` until an ingest finishes it.
+        """
+        if item.status == "ingesting" and not self.ingest_in_progress():
+            return "interrupted", "interrupted; run ingest again to finish it"
+        return item.status, item.error
 
     def __enter__(self) -> Library:
         return self
@@ -272,6 +340,11 @@ class Library:
         holds nothing or the first batches of a run that has not finished (or died).
         """
         return self.db.scalar("SELECT sha256 FROM media_items WHERE id=?", (item_id,)) is not None
+
+    def has_segments(self, item_id: int) -> bool:
+        """Whether the item has any transcript text (media without speech has none)."""
+        row = self.db.scalar("SELECT 1 FROM segments WHERE media_id=? LIMIT 1", (item_id,))
+        return row is not None
 
     def _replace_transcript(
         self,

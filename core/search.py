@@ -19,6 +19,7 @@ import logging
 import math
 import re
 import threading
+import unicodedata
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -228,15 +229,33 @@ def fts_query(terms: Sequence[str]) -> str:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
-def mark_terms(text: str, terms: Sequence[str], left: str = "**", right: str = "**") -> str:
-    """Wrap words of ``text`` that start like a query term (a cheap stem) in markers."""
-    stems = sorted(
-        {t[: max(4, len(t) - 2)] if len(t) > 4 else t for t in terms}, key=len, reverse=True
+def _match_key(word: str, stemmer: Any) -> str:
+    """What the full-text index compares: the Porter stem of the word without diacritics."""
+    plain = "".join(
+        c for c in unicodedata.normalize("NFKD", word.lower()) if not unicodedata.combining(c)
     )
-    if not stems:
+    return str(stemmer.stemWord(plain))
+
+
+def mark_terms(text: str, terms: Sequence[str], left: str = "**", right: str = "**") -> str:
+    """Wrap the words of ``text`` that match a query term in markers.
+
+    A word matches when its Porter stem equals a term's, as in the full-text index's
+    ``porter`` tokenizer: "budgets" marks for "budget", "a" does not mark "against".
+    """
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("porter")
+    keys = {_match_key(t, stemmer) for t in terms if t}
+    if not keys:
         return text
-    pattern = re.compile(r"\b(?:" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I)
-    return pattern.sub(lambda m: f"{left}{m.group(0)}{right}", text)
+    return re.sub(
+        r"\w+",
+        lambda m: (
+            f"{left}{m.group(0)}{right}" if _match_key(m.group(0), stemmer) in keys else m.group(0)
+        ),
+        text,
+    )
 
 
 @dataclass(frozen=True)
@@ -584,7 +603,9 @@ class Searcher:
         filters = filters or SearchFilters()
         query = query.replace("\x00", " ")[:10_000]
         k = max(1, min(int(k), 1000))
-        if not query.strip():
+        if not re.search(r"\w", query):
+            # Nothing to search for (only spaces or punctuation such as a lone quote): the
+            # vector side would still return its nearest chunks, which match nothing typed.
             return []
         key = (query, k, filters, mode, self.settings, self.library.content_version)
         hit: list[SearchResult] | None = self._results.get(key)

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +84,19 @@ def speech_windows(
     Returns:
         (start, end) pairs in seconds, in order, with no gaps between them.
     """
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
     total = audio.shape[0] / SAMPLE_RATE
     if total == 0:
         return []
-    regions = get_speech_timestamps(
+    return _windows(audio, speech_regions(audio, pause), max_window)
+
+
+def speech_regions(audio: npt.NDArray[np.float32], pause: float = 0.5) -> list[tuple[float, float]]:
+    """Where the Silero voice-activity model hears speech: (start, end) seconds, in order."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    if audio.shape[0] == 0:
+        return []
+    found = get_speech_timestamps(
         audio,
         VadOptions(
             threshold=0.35,
@@ -98,9 +105,16 @@ def speech_windows(
             speech_pad_ms=0,
         ),
     )
+    return [(r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE) for r in found]
+
+
+def _windows(
+    audio: npt.NDArray[np.float32], regions: list[tuple[float, float]], max_window: float
+) -> list[tuple[float, float]]:
+    total = audio.shape[0] / SAMPLE_RATE
     cuts = [0.0]
     for left, right in itertools.pairwise(regions):
-        cuts.append((left["end"] + right["start"]) / 2 / SAMPLE_RATE)
+        cuts.append((left[1] + right[0]) / 2)
     cuts.append(total)
     windows: list[tuple[float, float]] = []
     for start, end in itertools.pairwise(cuts):
@@ -112,6 +126,53 @@ def speech_windows(
         if end > a:
             windows.append((a, end))
     return windows
+
+
+# Whisper's word times are only good to a few hundred milliseconds, and VAD cuts speech edges
+# tightly (no padding): a segment this close to detected speech is taken as overlapping it.
+SPEECH_SLACK = 0.3
+
+
+def spoken_windows(
+    windows: list[tuple[float, float]], regions: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """The windows that overlap detected speech.
+
+    The rest (silence, music, noise) are not decoded: Whisper given no speech invents words
+    ("you", ".").
+    """
+    return [
+        (a, b)
+        for a, b in windows
+        if any(s < b + SPEECH_SLACK and e > a - SPEECH_SLACK for s, e in regions)
+    ]
+
+
+def heard_segments(
+    segments: list[Segment], regions: list[tuple[float, float]], total: float
+) -> list[Segment]:
+    """Keep only segments that overlap detected speech, clamped to the recording's length.
+
+    Windows keep the audio around speech (VAD only places cuts), so Whisper can still write
+    text over a silent stretch inside a window; such text is dropped here, as is anything that
+    starts after the end of the media.
+    """
+    kept: list[Segment] = []
+    for seg in segments:
+        if seg.start >= total:
+            continue
+        if not any(s < seg.end + SPEECH_SLACK and e > seg.start - SPEECH_SLACK for s, e in regions):
+            continue
+        if seg.end > total:
+            words = (
+                tuple(replace(w, end=min(w.end, total)) for w in seg.words if w.start < total)
+                if seg.words
+                else seg.words
+            )
+            kept.append(replace(seg, end=total, words=words or None))
+        else:
+            kept.append(seg)
+    return kept
 
 
 def _quietest_point(audio: npt.NDArray[np.float32], lo: float, hi: float) -> float:
@@ -248,14 +309,16 @@ class Transcriber:
         """
         decoder = _WindowDecoder(load_whisper(self.model_dir, self.threads), self.options)
         opts = self.options
-        windows = speech_windows(audio, opts.max_window, opts.pause)
+        total = audio.shape[0] / SAMPLE_RATE
+        regions = speech_regions(audio, opts.pause)
+        windows = spoken_windows(_windows(audio, regions, opts.max_window), regions)
         language, probability = decoder.language(audio, windows, language)
-        tinfo = TranscriptionInfo(language, probability, audio.shape[0] / SAMPLE_RATE)
+        tinfo = TranscriptionInfo(language, probability, total)
 
         def generate() -> Iterator[Segment]:
             for i in range(0, len(windows), opts.batch_size):
                 words = decoder.decode(audio, windows[i : i + opts.batch_size], language)
-                yield from words_to_segments(words)
+                yield from heard_segments(words_to_segments(words), regions, total)
 
         return tinfo, generate()
 

@@ -155,52 +155,177 @@ _TIME = re.compile(
 _TAGS = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 
 
-def _seconds(h: str | None, m: str, s: str, frac: str) -> float:
+def _seconds(h: str | None, m: str, s: str, frac: str) -> float | None:
+    """The time of a cue timestamp, or None when it cannot be a time (minutes or seconds > 59)."""
+    if int(m) > 59 or int(s) > 59:
+        return None
     return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")) / 1000
 
 
-def parse_subtitles(text: str) -> list[Segment]:
-    """Parse SRT or WebVTT text into segments (styling tags removed, entities decoded).
+@dataclass(frozen=True)
+class ParsedSubtitles:
+    """Cues read from a subtitle file, and where cues had to be skipped.
 
-    Cue numbers, VTT headers, NOTE/STYLE/REGION blocks and cue settings are ignored; cues
-    are returned sorted by start time.
+    Attributes:
+        segments: The cues, sorted by start time.
+        skipped_lines: 1-based line number of each cue that was skipped (no timing line, a
+            malformed timing line, or an impossible time such as ``99:99:99,999``).
+        encoding: The text encoding the file was read with ('' when given text).
     """
-    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+    segments: list[Segment]
+    skipped_lines: list[int]
+    encoding: str = ""
+
+    def skipped_note(self) -> str:
+        """One phrase for the user about skipped cues ('' when none were)."""
+        if not self.skipped_lines:
+            return ""
+        n = len(self.skipped_lines)
+        return (
+            f"skipped {n} malformed cue{'s' if n > 1 else ''} "
+            f"(the first at line {self.skipped_lines[0]})"
+        )
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_NON_CUE_BLOCKS = ("WEBVTT", "NOTE", "STYLE", "REGION")
+
+
+def parse_subtitles_checked(text: str) -> ParsedSubtitles:
+    """Parse SRT or WebVTT text, recording the cues that had to be skipped.
+
+    Cue numbers, VTT headers, NOTE/STYLE/REGION blocks and cue settings are ignored; styling
+    tags are removed and entities decoded. A block that is not one of those and has no valid
+    timing line is skipped and its line number recorded.
+    """
+    lines = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     segments: list[Segment] = []
-    for block in re.split(r"\n\s*\n", text):
-        lines = block.strip("\n").split("\n")
-        for i, line in enumerate(lines):
-            m = _TIME.match(line)
-            if not m:
-                continue
-            start = _seconds(*m.group(1, 2, 3, 4))
-            end = _seconds(*m.group(5, 6, 7, 8))
-            body = " ".join(
-                html.unescape(_TAGS.sub("", ln)).strip() for ln in lines[i + 1 :] if ln.strip()
-            )
-            body = re.sub(r"\s+", " ", body).strip()
-            if body:
-                segments.append(Segment(start, max(end, start), body))
-            break
+    skipped: list[int] = []
+    blocks: list[tuple[int, list[str]]] = []
+    current: list[str] = []
+    first = 0
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            if not current:
+                first = number
+            current.append(line)
+        elif current:
+            blocks.append((first, current))
+            current = []
+    if current:
+        blocks.append((first, current))
+    for first, block in blocks:
+        if block[0].lstrip().startswith(_NON_CUE_BLOCKS):
+            continue
+        timing = next((i for i, ln in enumerate(block) if "-->" in ln), None)
+        if timing is None:
+            skipped.append(first)
+            continue
+        m = _TIME.match(block[timing])
+        start = _seconds(*m.group(1, 2, 3, 4)) if m else None
+        end = _seconds(*m.group(5, 6, 7, 8)) if m else None
+        if start is None or end is None or end < start:
+            skipped.append(first + timing)
+            continue
+        body = " ".join(
+            html.unescape(_TAGS.sub("", ln)).strip() for ln in block[timing + 1 :] if ln.strip()
+        )
+        # Control characters (a terminal escape sequence, a bell) are never cue text.
+        body = _CONTROL.sub("", re.sub(r"\s+", " ", body)).strip()
+        if body:
+            segments.append(Segment(start, end, body))
     segments.sort(key=lambda s: (s.start, s.end))
-    return segments
+    return ParsedSubtitles(segments, skipped)
+
+
+def parse_subtitles(text: str) -> list[Segment]:
+    """Parse SRT or WebVTT text into segments (see :func:`parse_subtitles_checked`)."""
+    return parse_subtitles_checked(text).segments
+
+
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
+def detect_encoding(raw: bytes) -> str | None:
+    """The text encoding of subtitle bytes: from a BOM, the byte pattern, or charset detection.
+
+    UTF-16 without a BOM shows as a NUL byte beside nearly every ASCII character (at odd
+    offsets for little-endian, even ones for big-endian).
+
+    Returns:
+        A Python codec name, or None when no encoding decodes the bytes.
+    """
+    for bom, name in _BOMS:
+        if raw.startswith(bom):
+            return name
+    sample = raw[:4096]
+    if len(sample) >= 4:
+        even, odd = sample[0::2], sample[1::2]
+        if odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.1 * len(even):
+            return "utf-16-le"
+        if even.count(0) > 0.4 * len(even) and odd.count(0) < 0.1 * len(odd):
+            return "utf-16-be"
+    try:
+        raw.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(raw)
+    best = matches.best()
+    if best is None:
+        return None
+    # Short Western text fits several 8-bit code pages equally well; among those tied with
+    # the best guess, Windows-1252 is by far the most common for subtitle files.
+    tied = [m.encoding for m in matches if m.chaos <= best.chaos and m.coherence >= best.coherence]
+    return "cp1252" if "cp1252" in tied else str(best.encoding)
+
+
+def read_subtitles(path: Path) -> ParsedSubtitles:
+    """Read an .srt or .vtt file in whatever encoding it was saved in.
+
+    Raises:
+        UnsupportedMediaError: The bytes are in no encoding that can be read, or the text
+            holds no cue that parses (the message names the encoding tried).
+    """
+    raw = path.read_bytes()
+    encoding = detect_encoding(raw)
+    if encoding is None:
+        raise UnsupportedMediaError(
+            f"{path}: the text encoding could not be recognised (not UTF-8, UTF-16 or a "
+            "known 8-bit encoding).",
+            fix="Save it as UTF-8 in a subtitle or text editor.",
+        )
+    try:
+        text = raw.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise UnsupportedMediaError(
+            f"{path}: cannot be read as {encoding} ({exc}).",
+            fix="Save it as UTF-8 in a subtitle or text editor.",
+        ) from exc
+    parsed = parse_subtitles_checked(text)
+    if not parsed.segments:
+        note = f"; {parsed.skipped_note()}" if parsed.skipped_lines else ""
+        raise UnsupportedMediaError(
+            f"{path}: no subtitle cues could be read (decoded as {encoding}{note}); it is not "
+            "a valid SRT/WebVTT file.",
+            fix="Check the file in a subtitle editor.",
+        )
+    return ParsedSubtitles(parsed.segments, parsed.skipped_lines, encoding)
 
 
 def read_subtitle_file(path: Path) -> list[Segment]:
-    """Read an .srt or .vtt file.
+    """Read an .srt or .vtt file's cues (see :func:`read_subtitles`).
 
     Raises:
         UnsupportedMediaError: The file holds no cue that parses.
     """
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    segments = parse_subtitles(text)
-    if not segments:
-        raise UnsupportedMediaError(
-            f"{path}: no subtitle cues could be read; it is not a valid SRT/WebVTT file.",
-            fix="Check the file in a subtitle editor.",
-        )
-    return segments
+    return read_subtitles(path).segments

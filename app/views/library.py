@@ -42,6 +42,7 @@ STATUS_LABELS = {
     "ingesting": "Ingesting…",
     "pending": "Pending",
     "error": "Error",
+    "interrupted": "Interrupted",
 }
 MEDIA_FILTER = (
     "Media and subtitles (*.wav *.flac *.mp3 *.ogg *.oga *.opus *.m4a *.aac *.mp4 *.mkv "

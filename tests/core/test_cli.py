@@ -75,7 +75,17 @@ def test_ingest_library_transcript_search(tmp_path: Path, jfk: Path) -> None:
 
 
 def test_library_env_var_sets_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MEDIAMIND_LIBRARY", str(tmp_path / "envlib"))
+    envlib = tmp_path / "envlib"
+    monkeypatch.setenv("MEDIAMIND_LIBRARY", str(envlib))
+    # Reading a library that does not exist says so and creates nothing.
     out = mm("library", "--json")
-    assert out.returncode == 0 and json.loads(out.stdout) == []
-    assert (tmp_path / "envlib" / "library.sqlite").is_file()
+    assert out.returncode == 1 and out.stdout == ""
+    assert f"There is no library at {envlib}" in out.stderr
+    assert not envlib.exists()
+    # Ingest creates it where the variable points.
+    srt = tmp_path / "note.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,000\nHello there.\n", encoding="utf-8")
+    assert mm("ingest", str(srt)).returncode == 0
+    assert (envlib / "library.sqlite").is_file()
+    (item,) = json.loads(mm("library", "--json").stdout)
+    assert item["status"] == "ready"

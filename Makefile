@@ -3,14 +3,23 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
+SYSTEM_STAMP := $(VENV)/.system-done
 SETUP_STAMP := $(VENV)/.setup-done
 DEV_STAMP   := $(VENV)/.dev-done
 DEMO_LIBRARY ?= $(CURDIR)/.cache/demo-library
 
-.PHONY: run test lint format bench clean setup dev package
+.PHONY: run test lint format bench clean setup dev package system
 
 setup: $(SETUP_STAMP)
+## system: the README's apt packages (libpulse0 for the player, Qt's X11 libraries, espeak-ng),
+## installed once where root or password-less sudo allows; otherwise stops with the command
+system: $(SYSTEM_STAMP)
 dev: $(DEV_STAMP)
+
+$(SYSTEM_STAMP): packaging/system_packages.sh
+	@mkdir -p $(VENV)
+	@packaging/system_packages.sh; rc=$$?; \
+		if [ $$rc -eq 0 ]; then touch $@; elif [ $$rc -ne 3 ]; then exit $$rc; fi
 
 $(SETUP_STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +33,7 @@ $(DEV_STAMP): $(SETUP_STAMP)
 	touch $@
 
 ## run: set up, then open the desktop app on the bundled demo library (ingested on first start)
-run: $(SETUP_STAMP)
+run: $(SYSTEM_STAMP) $(SETUP_STAMP)
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
 		$(BIN)/mediamind --library "$(DEMO_LIBRARY)" gui --import demo/media; \
 	else \
@@ -48,7 +57,7 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 
 ## test: set up, lint, and run the whole suite (slow tests included)
-test: $(DEV_STAMP) lint
+test: $(SYSTEM_STAMP) $(DEV_STAMP) lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
 ## package: the desktop app as dist/MediaMind/ and dist/MediaMind-<version>-linux-x86_64.tar.gz,

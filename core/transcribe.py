@@ -120,7 +120,9 @@ def _windows(
     for start, end in itertools.pairwise(cuts):
         a = start
         while end - a > max_window:
-            cut = _quietest_point(audio, a + 0.4 * (end - a), min(end, a + max_window))
+            # Searched in the last 60% of the longest window: over 2.5 windows of unbroken
+            # sound, 40% of the whole stretch would start past the window's end.
+            cut = _quietest_point(audio, a + 0.4 * max_window, a + max_window)
             windows.append((a, cut))
             a = cut
         if end > a:
@@ -182,7 +184,12 @@ def _quietest_point(audio: npt.NDArray[np.float32], lo: float, hi: float) -> flo
     if count < 2:
         return hi
     energy = np.mean(seg[: count * frame].reshape(count, frame) ** 2, axis=1)
-    smooth = np.convolve(energy, np.ones(10) / 10, mode="same")
+    # A 200 ms moving average; at the edges it averages only the frames that exist (a plain
+    # "same" convolution counts the missing ones as silence and so always favoured an edge).
+    kernel = np.ones(10)
+    smooth = np.convolve(energy, kernel, mode="same") / np.convolve(
+        np.ones(count), kernel, mode="same"
+    )
     return lo + int(np.argmin(smooth)) * frame / SAMPLE_RATE
 
 

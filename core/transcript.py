@@ -117,12 +117,23 @@ def _cue_text(text: str) -> str:
     return "\n".join(lines).replace("-->", "->") or "…"
 
 
+def _srt_cue_text(text: str) -> str:
+    # SubRip has no escapes, but readers (ours included) take <b>, {\an8} and &amp; as markup:
+    # a cue whose words merely look like markup is written with character references, so it
+    # reads back as the same words instead of losing them.
+    cue = _cue_text(text)
+    if _TAGS.search(cue) or html.unescape(cue) != cue:
+        cue = html.escape(cue, quote=False).replace("{", "&#123;")
+    return cue
+
+
 def to_srt(segments: Iterable[Segment]) -> str:
     """Render segments as SubRip (.srt)."""
     out = []
     for n, seg in enumerate((s for s in segments if s.text.strip()), start=1):
         end = max(seg.end, seg.start + 0.001)
-        out.append(f"{n}\n{_srt_time(seg.start)} --> {_srt_time(end)}\n{_cue_text(seg.text)}\n")
+        text = _srt_cue_text(seg.text)
+        out.append(f"{n}\n{_srt_time(seg.start)} --> {_srt_time(end)}\n{text}\n")
     return "\n".join(out)
 
 
@@ -135,7 +146,8 @@ def to_vtt(segments: Iterable[Segment]) -> str:
         end = max(seg.end, seg.start + 0.001)
         start_s, end_s = _srt_time(seg.start).replace(",", "."), _srt_time(end).replace(",", ".")
         # "<", ">" and "&" are markup in WebVTT cue text.
-        out.append(f"{start_s} --> {end_s}\n{html.escape(_cue_text(seg.text), quote=False)}\n")
+        text = html.escape(_cue_text(seg.text), quote=False).replace("{", "&#123;")
+        out.append(f"{start_s} --> {end_s}\n{text}\n")
     return "\n".join(out)
 
 
@@ -152,7 +164,13 @@ def to_json(segments: Iterable[Segment]) -> str:
 _TIME = re.compile(
     r"^\s*(?:(\d+):)?(\d{1,2}):(\d{1,2})[,.](\d{1,3})\s*-->\s*(?:(\d+):)?(\d{1,2}):(\d{1,2})[,.](\d{1,3})"
 )
-_TAGS = re.compile(r"<[^>]*>|\{\\[^}]*\}")
+# Styling markup a subtitle file may carry: SubRip's <b>/<i>/<u>/<s>/<font>, WebVTT's class, voice,
+# language and ruby spans and inline timestamps, and SSA override blocks ({\an8}). Anything else
+# in angle brackets ("a <x> b") is the cue's own text.
+_TAGS = re.compile(
+    r"</?(?:[biusc]|font|v|lang|ruby|rt)(?:[.\s][^>]*)?>|<\d+:\d{2}[:.][^>]*>|\{\\[^}]*\}",
+    re.IGNORECASE,
+)
 
 
 def _seconds(h: str | None, m: str, s: str, frac: str) -> float | None:

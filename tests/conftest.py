@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +18,52 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 JFK = FIXTURES / "jfk.flac"
 
 
+def in_ci() -> bool:
+    """True when the suite runs in CI (``CI=true``, as CI services set it)."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def require(ok: object, reason: str, *, ci_provides: bool = True) -> None:
+    """Skip the test with ``reason`` unless ``ok``; in CI a missing part CI provides fails.
+
+    ``reason`` names the real cause and the fix (the package, the command). ``ci_provides``
+    says whether CI is supposed to have the part (``make test`` installs it, or the CI machine
+    has it): then, under ``CI=true``, its absence is a failure, since a skip there would turn a
+    broken set-up into a green run. Parts CI honestly cannot have (``ci_provides=False``) stay
+    a skip everywhere.
+    """
+    if ok:
+        return
+    if ci_provides and in_ci():
+        pytest.fail(f"CI=true, and a part CI must provide is missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_module(name: str, fix: str, *, ci_provides: bool = True) -> Any:
+    """Import ``name``, or skip (fail in CI) naming the import error and ``fix``."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        require(False, f"{name} cannot be imported ({exc}); {fix}", ci_provides=ci_provides)
+        raise  # unreachable: require() skipped or failed
+
+
+def requires(ok: object, reason: str, *, ci_provides: bool = True) -> pytest.MarkDecorator:
+    """Decorator form of :func:`require`, applied when the test is set up."""
+    return pytest.mark.requirement(bool(ok), reason, ci_provides=ci_provides)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "requirement(ok, reason, ci_provides=True): see tests.conftest.require"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("requirement"):
+        require(*mark.args, **mark.kwargs)
+
+
 def shared_data_dir() -> Path:
     """../shared/data next to the repository, or $MEDIAMIND_SHARED_DATA."""
     env = os.environ.get("MEDIAMIND_SHARED_DATA")
@@ -23,13 +71,16 @@ def shared_data_dir() -> Path:
 
 
 def require_shared(*parts: str) -> Path:
-    """Return a path inside ../shared/data, or skip the test saying what is missing."""
+    """Return a path inside ../shared/data, or skip the test saying what is missing.
+
+    CI clones the repository beside ``shared/``, so there a missing file is a failure.
+    """
     path = shared_data_dir().joinpath(*parts)
-    if not path.exists():
-        pytest.skip(
-            f"evaluation data {path} is absent (it lives in ../shared/data beside the repo; "
-            "set MEDIAMIND_SHARED_DATA to point elsewhere)"
-        )
+    require(
+        path.exists(),
+        f"evaluation data {path} is absent (it lives in ../shared/data beside the repo; "
+        "set MEDIAMIND_SHARED_DATA to point elsewhere)",
+    )
     return path
 
 

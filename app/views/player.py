@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +42,34 @@ from app.workers import ErrorNotifier
 
 log = logging.getLogger(__name__)
 
+
+def multimedia_missing_reason(error: ImportError) -> str:
+    """What to install when QtMultimedia cannot be imported, from the import error itself.
+
+    The module ships in PySide6-Addons, but it also links system libraries (libpulse0 above
+    all): with the addons installed and a library missing, the import fails naming the
+    ``.so``, and "install PySide6-Addons" would send the user the wrong way.
+    """
+    text = str(error)
+    missing = re.search(r"(lib[\w.+-]+\.so[\w.]*): cannot open shared object file", text)
+    if missing:
+        library = missing.group(1)
+        package = "libpulse0" if library.startswith("libpulse") else None
+        fix = f"sudo apt-get install -y {package}" if package else "install the package with it"
+        return f"QtMultimedia cannot load the system library {library} ({fix}); {text}"
+    if "No module named" in text:
+        return "QtMultimedia is missing: pip install PySide6-Addons (the player needs it)"
+    return f"QtMultimedia cannot be imported: {text}"
+
+
+MULTIMEDIA_ERROR: str | None
 try:  # QtMultimedia ships in PySide6-Addons; without it the transcript still works.
     from PySide6.QtMultimedia import QMediaPlayer
     from PySide6.QtMultimediaWidgets import QVideoWidget
 
-    HAVE_MULTIMEDIA = True
-except ImportError:  # pragma: no cover - depends on the installation
-    HAVE_MULTIMEDIA = False
+    HAVE_MULTIMEDIA, MULTIMEDIA_ERROR = True, None
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    HAVE_MULTIMEDIA, MULTIMEDIA_ERROR = False, multimedia_missing_reason(exc)
 
 SPEEDS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
 # While playing, a ``progress`` watch event is sent every this many seconds of media time, so a
@@ -99,7 +121,7 @@ class PlayerView(QWidget):
         self.audio_output: Any = None
         if not HAVE_MULTIMEDIA:
             self.placeholder.setText(
-                "Playback needs QtMultimedia (pip install PySide6-Addons).\n"
+                f"Playback is unavailable: {MULTIMEDIA_ERROR}\n"
                 "Transcripts, search and export work without it."
             )
 

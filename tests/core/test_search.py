@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import core.search
-from core.ingest import IngestOptions, ingest
+from core.ingest import IngestOptions, import_transcript, ingest
 from core.library import Library
 from core.search import Searcher, SearchFilters, default_encoder, fts_query, query_terms
+from core.transcript import Segment
 
 pytestmark = pytest.mark.slow
 
@@ -98,10 +99,22 @@ def test_words_are_marked_and_json_has_the_contract(library: Library) -> None:
     assert set(hit.to_json()) >= {"media_id", "title", "start", "end", "text", "score"}
 
 
-def test_filters(library: Library) -> None:
+def test_filters(tmp_path: Path) -> None:
+    library = Library(tmp_path / "lib")
+    list(ingest(library, write_subs(tmp_path)))
+    minutes = import_transcript(
+        library, "transcript:minutes/1", "minutes", [Segment(0, 30, "We agreed the budget.")]
+    )
     searcher = Searcher(library)
-    only_vtt = searcher.search("budget", k=10, filters=SearchFilters(kinds=("subtitle",)))
-    assert only_vtt
+    everything = {h.media_id for h in searcher.search("budget", k=10)}
+    assert minutes in everything and len(everything) > 1  # so each filter has work to do
+    subs = {
+        h.media_id
+        for h in searcher.search("budget", k=10, filters=SearchFilters(kinds=("subtitle",)))
+    }
+    assert subs == everything - {minutes}
+    only = searcher.search("budget", k=10, filters=SearchFilters(kinds=("transcript",)))
+    assert {h.media_id for h in only} == {minutes}
     cooking = next(i for i in library.items() if i.title == "cooking")
     hits = searcher.search("budget", k=10, filters=SearchFilters(media_ids=(cooking.id,)))
     assert hits and {h.media_id for h in hits} == {cooking.id}

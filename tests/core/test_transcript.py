@@ -84,9 +84,24 @@ def test_srt_and_vtt_round_trip(cues: list[tuple[int, int, str]]) -> None:
         assert len(back) == len(segments)
         for a, b in zip(sorted(segments, key=lambda s: (s.start, s.end)), back, strict=True):
             assert abs(a.start - b.start) < 1e-6 and abs(a.end - b.end) < 1e-6
-        # Markup-like text survives as text, not as tags (VTT escapes it).
-        if render is to_vtt:
-            assert {s.text.replace("-->", "->") for s in segments} >= {b.text for b in back} or True
+            # Every word comes back, markup-like text ("<b>", "a <x> b", "&amp;") included:
+            # only "-->" is rewritten, since it would read as a timing line.
+            assert b.text == a.text.replace("-->", "->"), render.__name__
+
+
+@pytest.mark.parametrize("render", [to_srt, to_vtt])
+@pytest.mark.parametrize("text", ["<b>", "a <x> b", "&amp; &lt;", "{\\an8}up", "x < y > z"])
+def test_text_that_looks_like_markup_survives_a_round_trip(render, text: str) -> None:  # type: ignore[no-untyped-def]
+    assert [s.text for s in parse_subtitles(render([Segment(1.0, 2.0, text)]))] == [text]
+
+
+def test_styling_markup_in_a_subtitle_file_is_removed() -> None:
+    srt = (
+        "1\n00:00:01,000 --> 00:00:02,000\n"
+        '<font color="red">Hi</font> <i>there</i>, {\\an8}<B>you</B> &amp; <c.yellow>me</c>\n\n'
+        "2\n00:00:03,000 --> 00:00:04,000\n<v Dana>a <x> b <00:00:03.500>c</v>\n"
+    )
+    assert [s.text for s in parse_subtitles(srt)] == ["Hi there, you & me", "a <x> b c"]
 
 
 @pytest.mark.parametrize("render,ext", [(to_srt, "srt"), (to_vtt, "vtt")])

@@ -21,7 +21,9 @@ from models.recsys.data import (
     ranking_metrics,
     target_ranks,
 )
+from tests.conftest import require, require_module
 
+TORCH_FIX = "pip install -e '.[train]' (make test installs it)"
 GENRES = ["unknown", "Action", "Comedy", "Drama", "War", "Documentary", "Film-Noir"]
 YEAR_1997 = 852_076_800  # 1997-01-01T00:00:00Z
 
@@ -134,7 +136,7 @@ def _alternating_split(n_users: int = 48, length: int = 14) -> Split:
 
 @pytest.mark.parametrize("mode", ["hier", "sasrec"])
 def test_tiny_training_learns_alternation(mode: str) -> None:
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", TORCH_FIX)
     from models.recsys.model import HParams
     from models.recsys.train import predict, train_model
 
@@ -185,7 +187,7 @@ def test_request_context_reaches_the_item_head(mode: str, context: bool) -> None
     model reading the request (the hierarchy through its intents, SASRec directly) learns it,
     one without cannot.
     """
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", TORCH_FIX)
     from models.recsys.model import HParams
     from models.recsys.train import predict, train_model
 
@@ -211,8 +213,8 @@ def test_request_context_reaches_the_item_head(mode: str, context: bool) -> None
 
 
 def test_export_graph_shapes_padding_invariance_and_onnx_parity(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
-    ort = pytest.importorskip("onnxruntime")
+    torch = require_module("torch", TORCH_FIX)
+    ort = require_module("onnxruntime", "pip install -e .")
     from models.recsys.export import _export_graphs
     from models.recsys.model import EncoderGraph, HParams, ScorerGraph, build_model
 
@@ -271,7 +273,7 @@ def test_export_graph_shapes_padding_invariance_and_onnx_parity(tmp_path: Path) 
 
 
 def test_hparams_from_old_checkpoints_rebuild_the_film_model() -> None:
-    pytest.importorskip("torch")
+    require_module("torch", TORCH_FIX)
     from dataclasses import asdict
 
     from models.recsys.model import HParams
@@ -285,7 +287,7 @@ def test_hparams_from_old_checkpoints_rebuild_the_film_model() -> None:
 
 
 def test_teacher_forcing_feeds_the_true_intent_to_the_item_head() -> None:
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", TORCH_FIX)
     from models.recsys.model import HParams, build_model
 
     torch.manual_seed(0)
@@ -312,7 +314,7 @@ def test_teacher_forcing_feeds_the_true_intent_to_the_item_head() -> None:
 
 
 def test_cold_offset_is_chosen_on_validation_cold_targets() -> None:
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", TORCH_FIX)
     from models.recsys.model import HParams
     from models.recsys.train import COLD_OFFSET_GRID, choose_cold_offset, predict, train_model
 
@@ -340,8 +342,10 @@ def test_cold_offset_is_chosen_on_validation_cold_targets() -> None:
 def test_cold_protocol_on_ml100k() -> None:
     from models.recsys.data import build_split, default_data_dir
 
-    if not (default_data_dir() / "u.data").is_file():
-        pytest.skip("MovieLens 100K not found at ../shared/data/ml-100k or $MEDIAMIND_SHARED_DATA")
+    require(
+        (default_data_dir() / "u.data").is_file(),
+        "MovieLens 100K not found at ../shared/data/ml-100k or $MEDIAMIND_SHARED_DATA",
+    )
     split = build_split(None, seed=0)
     cold = set(split.cold_items.tolist())
     val_cold = set(split.val_cold_items.tolist())
@@ -369,8 +373,10 @@ def test_same_second_events_do_not_reveal_the_next_item() -> None:
     """
     from models.recsys.data import build_split, default_data_dir
 
-    if not (default_data_dir() / "u.data").is_file():
-        pytest.skip("MovieLens 100K not found at ../shared/data/ml-100k or $MEDIAMIND_SHARED_DATA")
+    require(
+        (default_data_dir() / "u.data").is_file(),
+        "MovieLens 100K not found at ../shared/data/ml-100k or $MEDIAMIND_SHARED_DATA",
+    )
     split = build_split(None, seed=0)
     same_second = [c for c in split.test if c.request[2] == 1]  # gap bucket 1 = 0 seconds
     assert len(same_second) > 300

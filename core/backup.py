@@ -130,7 +130,7 @@ def check_file(path: Path) -> list[str]:
     """
     import apsw
 
-    from core.db import APPLICATION_ID, _header_problems
+    from core.db import APPLICATION_ID, _header_problems, check_problems
 
     if not path.is_file():
         raise NotFoundError(
@@ -153,7 +153,7 @@ def check_file(path: Path) -> list[str]:
         return [f"{type(exc).__name__}: {exc}"]
     finally:
         conn.close()
-    return [] if rows == ["ok"] else rows
+    return check_problems(rows)
 
 
 def find_backup(library_dir: Path, name: str | None) -> Path:

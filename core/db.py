@@ -553,7 +553,7 @@ class Database:
                 rows = [str(r[0]) for r in self.conn.execute(f"PRAGMA {pragma}")]
             except apsw.Error as exc:
                 return [f"{type(exc).__name__}: {exc}"]
-        return [] if rows == ["ok"] else rows
+        return check_problems(rows)
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -681,6 +681,12 @@ class Database:
                     "INSERT INTO _migrations (number, name, applied_at) VALUES (?, ?, ?)",
                     (migration.number, migration.name, utcnow()),
                 )
+
+
+def check_problems(rows: Sequence[str]) -> list[str]:
+    """The problems in the rows of an integrity or quick check: one per line, [] for "ok"."""
+    lines = [ln.strip() for row in rows for ln in str(row).splitlines()]
+    return [ln for ln in lines if ln and ln != "ok" and not ln.startswith("*** in database")]
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -244,6 +244,21 @@ def test_the_quick_check_reads_everything_of_a_small_library_and_the_precious_ta
         db.close()
 
 
+def test_search_in_process_turns_a_damaged_page_into_a_library_error(
+    subtitle_library: Path,
+) -> None:
+    """What the desktop app calls: no raw SQLite exception escapes, even from direct reads."""
+    from core.errors import DamagedLibraryError
+    from core.search import Searcher
+
+    _trash_table(subtitle_library, "chunk_fts_data")
+    with (
+        Library(subtitle_library, check=False) as lib,
+        pytest.raises(DamagedLibraryError, match="could not be read"),
+    ):
+        Searcher(lib).search("budget", mode="bm25")
+
+
 # -- 4. backups ---------------------------------------------------------------------------------
 
 

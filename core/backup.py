@@ -9,6 +9,7 @@ never deletes anything: the files it replaces are moved into ``backups/replaced-
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from datetime import UTC, datetime
@@ -67,15 +68,9 @@ def _copy(source: Any, dest_path: Path) -> None:
         finally:
             dest.close()
         os.replace(tmp, dest_path)
-    except apsw.FullError as exc:
+    except (apsw.FullError, OSError) as exc:
         tmp.unlink(missing_ok=True)
-        raise DiskFullError(
-            f"No space left to write the backup {dest_path}.",
-            fix="Free some disk space and run the command again; the library was not changed.",
-        ) from exc
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        if exc.errno == 28:
+        if isinstance(exc, apsw.FullError) or exc.errno == errno.ENOSPC:
             raise DiskFullError(
                 f"No space left to write the backup {dest_path}.",
                 fix="Free some disk space and run the command again; the library was not changed.",
@@ -135,7 +130,7 @@ def check_file(path: Path) -> list[str]:
     """
     import apsw
 
-    from core.db import APPLICATION_ID, _header_problems
+    from core.db import APPLICATION_ID, _header_problems, check_problems
 
     if not path.is_file():
         raise NotFoundError(
@@ -158,7 +153,7 @@ def check_file(path: Path) -> list[str]:
         return [f"{type(exc).__name__}: {exc}"]
     finally:
         conn.close()
-    return [] if rows == ["ok"] else rows
+    return check_problems(rows)
 
 
 def find_backup(library_dir: Path, name: str | None) -> Path:

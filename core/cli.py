@@ -564,8 +564,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{printable(path)}: ok")
         return 0
     print(f"{printable(path)}: damaged")
-    for problem in problems:
+    for problem in problems[:20]:
         print(f"  {printable(problem)}")
+    if len(problems) > 20:
+        print(f"  (and {len(problems) - 20} more)")
     backups = list_backups(directory)
     if backups:
         print(

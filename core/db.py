@@ -553,7 +553,7 @@ class Database:
                 rows = [str(r[0]) for r in self.conn.execute(f"PRAGMA {pragma}")]
             except apsw.Error as exc:
                 return [f"{type(exc).__name__}: {exc}"]
-        return [] if rows == ["ok"] else rows
+        return check_problems(rows)
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -570,7 +570,7 @@ class Database:
             self._depth += 1
             name = f"mm_atomic_{self._depth}"
             try:
-                with self._errors():
+                with self.errors():
                     self.conn.execute(f"SAVEPOINT {name}")
                 try:
                     yield
@@ -580,7 +580,7 @@ class Database:
                     if not self.conn.getautocommit():
                         self.conn.execute(f"ROLLBACK TO {name}; RELEASE {name}")
                     raise
-                with self._errors():
+                with self.errors():
                     self.conn.execute(f"RELEASE {name}")
             except (apsw.FullError, DiskFullError) as exc:
                 if not self.conn.getautocommit() and self._depth == 1:
@@ -592,8 +592,11 @@ class Database:
                 self._depth -= 1
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Turn SQLite errors into the engine's: a full disk, or one line naming the library."""
+    def errors(self) -> Iterator[None]:
+        """Turn SQLite errors into the engine's: a full disk, or one line naming the library.
+
+        Code that reads through ``conn`` directly (search's hot paths) runs inside this too.
+        """
         import apsw
 
         try:
@@ -608,18 +611,18 @@ class Database:
 
     def execute(self, sql: str, params: SqlParams = ()) -> None:
         """Run one statement (or a script when ``params`` is empty) for its effect."""
-        with self._lock, self._errors():
+        with self._lock, self.errors():
             for _ in self.conn.execute(sql, params):
                 pass
 
     def executemany(self, sql: str, rows: Sequence[SqlParams]) -> None:
         """Run one statement for each parameter set in ``rows``."""
-        with self._lock, self._errors():
+        with self._lock, self.errors():
             self.conn.cursor().executemany(sql, rows)
 
     def query(self, sql: str, params: SqlParams = ()) -> list[dict[str, Any]]:
         """Run a query and return its rows as dicts keyed by column name."""
-        with self._lock, self._errors():
+        with self._lock, self.errors():
             cur = self.conn.cursor()
             # The description is only readable while the statement runs, hence the row trace.
             cur.row_trace = lambda c, row: dict(
@@ -634,7 +637,7 @@ class Database:
 
     def scalar(self, sql: str, params: SqlParams = ()) -> Any:
         """Run a query and return the first column of its first row (``None`` if no row)."""
-        with self._lock, self._errors():
+        with self._lock, self.errors():
             row = self.conn.execute(sql, params).fetchone()
             return None if row is None else row[0]
 
@@ -681,6 +684,12 @@ class Database:
                     "INSERT INTO _migrations (number, name, applied_at) VALUES (?, ?, ?)",
                     (migration.number, migration.name, utcnow()),
                 )
+
+
+def check_problems(rows: Sequence[str]) -> list[str]:
+    """The problems in the rows of an integrity or quick check: one per line, [] for "ok"."""
+    lines = [ln.strip() for row in rows for ln in str(row).splitlines()]
+    return [ln for ln in lines if ln and ln != "ok" and not ln.startswith("*** in database")]
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

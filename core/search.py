@@ -616,8 +616,11 @@ class Searcher:
             self._backfilled = True
         terms = query_terms(query)
         n = max(self.settings.candidates, k)
-        vec_ranks = self._vector(query, n, filters) if mode in ("hybrid", "vector") else []
-        bm25_ranks = self._bm25(terms, n, filters) if mode in ("hybrid", "bm25") and terms else []
+        with self.library.db.errors():
+            vec_ranks = self._vector(query, n, filters) if mode in ("hybrid", "vector") else []
+            bm25_ranks = (
+                self._bm25(terms, n, filters) if mode in ("hybrid", "bm25") and terms else []
+            )
         fused: dict[int, float] = {}
         s = self.settings
         for rank, cid in enumerate(vec_ranks, start=1):

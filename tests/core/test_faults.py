@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,6 +130,9 @@ def _watch_runs(rows: list[dict[str, object]]) -> int:
     return runs
 
 
+MEDIA_NAMES = ("take0.flac", "take1.flac", "take2.flac", "council.srt", "short.srt")
+
+
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory, jfk: Path) -> Path:
     """Three recordings (distinct bytes) and two subtitle files, one of them two hours long."""
@@ -160,7 +165,7 @@ def test_sigkill_at_random_points_of_ingest(
     library = tmp_path / "lib"
     rng = random.Random(SEED)
     cmd = [sys.executable, "-m", "core.cli", "--library", str(library), "ingest", str(media)]
-    for _ in range(4):
+    for _ in range(3):
         kill_after(cmd, rng.uniform(0.2, 1.0) * seconds)
         check_library(library)
     proc = cli(library, "ingest", str(media))
@@ -259,7 +264,7 @@ def test_corrupt_pages_give_one_clear_line_and_are_never_written_to(
     page = 4096
     pages = db.stat().st_size // page
     rng = random.Random(SEED)
-    for trial in range(4):
+    for trial in range(2):
         damaged = tmp_path / f"trial{trial}"
         shutil.copytree(library, damaged)
         data = bytearray((damaged / DB_FILENAME).read_bytes())
@@ -279,13 +284,23 @@ def test_corrupt_pages_give_one_clear_line_and_are_never_written_to(
 def test_a_truncated_wal_loses_at_most_the_tail_and_a_rerun_finishes(
     tmp_path: Path, media: Path, reference: tuple[Path, float]
 ) -> None:
-    """Kill an ingest (the WAL holds its commits), cut the WAL short at random lengths."""
-    ref_library, seconds = reference
+    """Kill an ingest (the WAL holds its commits), cut the WAL short at seeded lengths."""
+    ref_library, _ = reference
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "core.cli", "--library", str(killed), "ingest", str(media)]
-    kill_after(cmd, 0.8 * seconds)
+    # Killed right after its third file is committed (not after a time: under load a timed
+    # kill may land before the first commit), so the WAL holds whole items.
+    proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    done = 0
+    for line in proc.stderr:
+        done += line.startswith("ingested")
+        if done == 3:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
     wal = killed / f"{DB_FILENAME}-wal"
-    require(wal.is_file() and wal.stat().st_size > 0, "the killed ingest left no WAL")
+    assert wal.is_file() and wal.stat().st_size > 0, "the killed ingest left no WAL"
     size = wal.stat().st_size
     rng = random.Random(SEED)
     for trial, cut in enumerate([32, *sorted(rng.sample(range(33, size), 3))]):
@@ -338,22 +353,25 @@ assert len([k for k in summary if k.endswith((".flac", ".srt"))]) == 5, summary
 """
 
 
-def test_disk_full_at_random_points_of_ingest(tmp_path: Path, media: Path) -> None:
+@pytest.fixture(scope="module")
+def disk_full_runs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> list[dict[str, Any]]:
+    """Ingests on a full disk at seeded points, each followed by a re-run with space freed."""
+    import json
+
+    base = tmp_path_factory.mktemp("disk")
     probe = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m none {tmp_path}"],
+        ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m none {base}"],
         capture_output=True,
         text=True,
         check=False,
     )
     if shutil.which("unshare") is None or probe.returncode:
         pytest.skip(f"cannot mount a small tmpfs here (unshare -rm refused: {probe.stderr!r})")
-    import json
-
-    mount = tmp_path / "disk"
+    mount = base / "disk"
     mount.mkdir()
     rng = random.Random(SEED)
     # From too little to open the library to enough for part of the batch.
-    free = [64 * 1024, *sorted(rng.randrange(200_000, 3_000_000, 4096) for _ in range(3))]
+    free = [64 * 1024, *sorted(rng.randrange(200_000, 3_000_000, 4096) for _ in range(2))]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
         [
@@ -369,8 +387,31 @@ def test_disk_full_at_random_points_of_ingest(tmp_path: Path, media: Path) -> No
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for run in json.loads(proc.stdout):
+    runs: list[dict[str, Any]] = json.loads(proc.stdout)
+    return runs
+
+
+def test_disk_full_at_random_points_of_ingest(disk_full_runs: list[dict[str, Any]]) -> None:
+    for run in disk_full_runs:
         assert "Traceback" not in run["full_err"], run["full_err"][-3000:]
         assert run["full_code"] != 0 and "full" in run["full_err"].lower(), run
         assert run["again_code"] == 0, run["again_err"]
         assert run["check"] == 0, run["check_err"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="fixed on branch harden (issue 16, defect 8: the disk-full error repeats, names no "
+    "file, and the batch gets no summary line)",
+)
+def test_disk_full_says_it_once_per_file_and_ends_with_the_summary(
+    disk_full_runs: list[dict[str, Any]],
+) -> None:
+    batches = [r for r in disk_full_runs if "ingested (" in r["full_err"]]
+    assert batches, "no seeded point fell inside the batch"
+    for run in batches:
+        lines = [ln for ln in run["full_err"].splitlines() if ln.strip()]
+        full = [ln for ln in lines if "full" in ln.lower()]
+        assert len(full) == len(set(full)), f"an error repeats: {full}"
+        assert all(any(n in ln for n in MEDIA_NAMES) for ln in full), full
+        assert re.fullmatch(r"\d+ ingested, \d+ unchanged, \d+ failed", lines[-1]), lines[-1]

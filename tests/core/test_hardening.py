@@ -244,6 +244,21 @@ def test_the_quick_check_reads_everything_of_a_small_library_and_the_precious_ta
         db.close()
 
 
+def test_search_in_process_turns_a_damaged_page_into_a_library_error(
+    subtitle_library: Path,
+) -> None:
+    """What the desktop app calls: no raw SQLite exception escapes, even from direct reads."""
+    from core.errors import DamagedLibraryError
+    from core.search import Searcher
+
+    _trash_table(subtitle_library, "chunk_fts_data")
+    with (
+        Library(subtitle_library, check=False) as lib,
+        pytest.raises(DamagedLibraryError, match="could not be read"),
+    ):
+        Searcher(lib).search("budget", mode="bm25")
+
+
 # -- 4. backups ---------------------------------------------------------------------------------
 
 
@@ -552,6 +567,48 @@ def test_an_item_left_ingesting_by_a_killed_run_shows_as_interrupted(tmp_path: P
     (item,) = json.loads(out.stdout)
     assert item["status"] == "interrupted"
     assert "interrupted" in mm("library", library=tmp_path / "lib").stdout
+
+
+_PAUSED_INGEST = """
+import sys
+from core.ingest import ingest
+from core.library import Library
+lib = Library(sys.argv[1])
+for ev in ingest(lib, [sys.argv[2]]):
+    if ev.kind == "started":
+        print(ev.item_id, flush=True)
+        sys.stdin.readline()  # hold here, mid-ingest, until killed
+"""
+
+
+def test_an_ingest_killed_with_sigkill_leaves_its_item_shown_as_interrupted(
+    tmp_path: Path,
+) -> None:
+    import signal
+
+    media = tmp_path / "talk.srt"
+    media.write_text(srt(*CUES), encoding="utf-8")
+    lib = tmp_path / "lib"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _PAUSED_INGEST, str(lib), str(media)],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "1"
+        (running,) = json.loads(mm("library", "--json", library=lib).stdout)
+        assert running["status"] == "ingesting"  # the run is alive: not called interrupted
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    (item,) = json.loads(mm("library", "--json", library=lib).stdout)
+    assert item["status"] == "interrupted" and "run ingest again" in item["error"]
+    assert mm("ingest", str(media), library=lib).returncode == 0
+    (item,) = json.loads(mm("library", "--json", library=lib).stdout)
+    assert item["status"] == "ready"
 
 
 def test_transcript_of_a_failed_item_says_why_instead_of_advising_the_same_ingest(

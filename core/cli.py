@@ -65,12 +65,16 @@ def _library(args: argparse.Namespace) -> Any:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """``mediamind ingest``: add files and folders, with a progress bar."""
     from core.ingest import IngestOptions, ingest
+    from core.language import check_language
 
     progress = Progress()
     failed = done = skipped = 0
     with _library(args) as lib:
         options = IngestOptions(
-            model=args.model, prefer_subtitles=args.prefer_subtitles, threads=args.threads
+            model=args.model,
+            language=check_language(args.language),
+            prefer_subtitles=args.prefer_subtitles,
+            threads=args.threads,
         )
         for ev in ingest(lib, args.paths, options):
             tag = f"({ev.index}/{ev.total}) {ev.path.name}"
@@ -520,9 +524,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument(
         "--model",
-        default="tiny.en",
-        metavar="tiny.en|base|DIR",
-        help="Whisper model (default tiny.en)",
+        default="auto",
+        metavar="auto|tiny.en|base|DIR",
+        help="Whisper model (default auto: tiny.en for English, base for other languages); "
+        "a model given here re-transcribes items made with another",
+    )
+    p.add_argument(
+        "--language",
+        default=None,
+        metavar="CODE",
+        help="spoken language, e.g. de (default: detected per file)",
     )
     p.add_argument(
         "--prefer-subtitles",

@@ -156,6 +156,13 @@ class _Ingestor:
     def __init__(
         self, library: Library, options: IngestOptions, encoder: TextEncoder | None
     ) -> None:
+        if options.language not in (None, "en") and options.model == "tiny.en":
+            # Every file would fail the same way: stop before the first.
+            raise UsageError(
+                f"--language {options.language} needs a multilingual model; "
+                "tiny.en knows only English.",
+                fix="Leave out --model (or use --model base) for other languages.",
+            )
         self.library = library
         self.options = options
         self._transcriber: Transcriber | LanguageRouter | None = None
@@ -175,12 +182,6 @@ class _Ingestor:
                 )
             else:
                 self._transcriber = Transcriber(opts.model, threads=opts.threads)
-                if opts.language not in (None, "en") and opts.model == "tiny.en":
-                    raise UsageError(
-                        f"--language {opts.language} needs a multilingual model; "
-                        "tiny.en knows only English.",
-                        fix="Leave out --model (or use --model base) for other languages.",
-                    )
         return self._transcriber
 
     def _wanted_source(self) -> str | None:

@@ -152,7 +152,7 @@ class LanguageRouter:
         """
         if self._multilingual is None:
             t = Transcriber(self.multilingual_name, threads=self.threads, options=self.options)
-            if not load_whisper(t.model_dir, t.threads).model.is_multilingual:
+            if not load_whisper(t.model_dir, t.threads, t.compute_type).model.is_multilingual:
                 raise ModelError(
                     f"The Whisper model {self.multilingual_name} is English-only.",
                     fix="Choose a multilingual Whisper model (e.g. base) for other languages.",
@@ -161,7 +161,7 @@ class LanguageRouter:
         return self._multilingual
 
     def _decoder(self, t: Transcriber) -> _WindowDecoder:
-        return _WindowDecoder(load_whisper(t.model_dir, t.threads), self.options)
+        return _WindowDecoder(load_whisper(t.model_dir, t.threads, t.compute_type), self.options)
 
     def transcribe(
         self, audio: npt.NDArray[np.float32], language: str | None = None

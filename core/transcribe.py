@@ -172,17 +172,20 @@ class TranscriptionInfo:
     duration: float
 
 
-_MODELS: dict[tuple[str, int], Any] = {}
+_MODELS: dict[tuple[str, int, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def load_whisper(model_dir: Path, threads: int) -> Any:
-    """Load (once per process) a CTranslate2 Whisper model for int8 CPU inference.
+def load_whisper(model_dir: Path, threads: int, compute_type: str = "int8") -> Any:
+    """Load (once per process) a CTranslate2 Whisper model for CPU inference.
+
+    ``compute_type`` int8 quantises the stored (float16) weights at load time; float32 is
+    kept for comparisons (``python -m bench.languages``).
 
     Raises:
         ModelError: The model files cannot be loaded.
     """
-    key = (str(model_dir), threads)
+    key = (str(model_dir), threads, compute_type)
     with _MODELS_LOCK:
         if key not in _MODELS:
             from faster_whisper import WhisperModel
@@ -191,7 +194,7 @@ def load_whisper(model_dir: Path, threads: int) -> Any:
                 _MODELS[key] = WhisperModel(
                     str(model_dir),
                     device="cpu",
-                    compute_type="int8",
+                    compute_type=compute_type,
                     cpu_threads=threads,
                     local_files_only=True,
                 )
@@ -212,6 +215,7 @@ class Transcriber:
         model: str = "tiny.en",
         threads: int | None = None,
         options: DecodeOptions | None = None,
+        compute_type: str = "int8",
     ) -> None:
         """Resolve and verify the model; it is loaded on first use.
 
@@ -219,6 +223,7 @@ class Transcriber:
             model: ``tiny.en``, ``base`` or a CTranslate2 Whisper folder.
             threads: CPU threads; defaults to the number of physical cores.
             options: Decoding settings.
+            compute_type: CTranslate2 compute type (int8 unless comparing).
 
         Raises:
             ModelError: The model is unknown, missing or damaged.
@@ -227,6 +232,7 @@ class Transcriber:
         self.model_dir = whisper_model_dir(model)
         self.threads = threads or physical_cores()
         self.options = options or DecodeOptions()
+        self.compute_type = compute_type
 
     @property
     def model_id(self) -> str:
@@ -246,7 +252,9 @@ class Transcriber:
         Returns:
             The detected language and duration, and a generator of segments in time order.
         """
-        decoder = _WindowDecoder(load_whisper(self.model_dir, self.threads), self.options)
+        decoder = _WindowDecoder(
+            load_whisper(self.model_dir, self.threads, self.compute_type), self.options
+        )
         opts = self.options
         windows = speech_windows(audio, opts.max_window, opts.pause)
         # Unless a language is forced, a multilingual model decodes each window in the language

@@ -75,6 +75,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             language=check_language(args.language),
             prefer_subtitles=args.prefer_subtitles,
             threads=args.threads,
+            translate=args.translate,
         )
         for ev in ingest(lib, args.paths, options):
             tag = f"({ev.index}/{ev.total}) {ev.path.name}"
@@ -120,6 +121,19 @@ def cmd_transcript(args: argparse.Namespace) -> int:
     with _library(args) as lib:
         item = lib.get_item(args.id)
         segments = lib.segments(item.id)
+        if args.translation:
+            from core.translation import translation
+
+            segments = translation(lib, item.id)
+            if not segments:
+                raise UsageError(
+                    f"Item {item.id} ({item.title}) has no English translation.",
+                    fix=(
+                        f"It is in English: leave out --translation."
+                        if item.language == "en"
+                        else f"Run 'mediamind ingest --translate {item.path}'."
+                    ),
+                )
     if item.status != "ready" and not segments:
         raise UsageError(
             f"Item {item.id} ({item.title}) has no transcript yet (status {item.status}).",
@@ -536,6 +550,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="spoken language, e.g. de (default: detected per file)",
     )
     p.add_argument(
+        "--translate",
+        action="store_true",
+        help="also store an English translation of non-English speech (searchable)",
+    )
+    p.add_argument(
         "--prefer-subtitles",
         action="store_true",
         help="use a same-named .srt/.vtt beside a media file instead of transcribing",
@@ -550,6 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transcript", help="print an item's transcript")
     p.add_argument("id", type=int, metavar="ID")
     p.add_argument("--format", choices=["txt", "srt", "vtt", "json"], default="txt")
+    p.add_argument(
+        "--translation", action="store_true", help="the English translation (ingest --translate)"
+    )
     p.set_defaults(func=cmd_transcript)
 
     p = sub.add_parser("search", help="find moments by meaning and by words")

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.errors import (
     MediaMindError,
@@ -72,6 +72,8 @@ class IngestOptions:
     model: str = AUTO
     language: str | None = None  # forced language code; None detects it
     multilingual_model: str = "base"
+    # Store an English translation of non-English speech (core/translation.py).
+    translate: bool = False
     prefer_subtitles: bool = False
     threads: int | None = None
     index: bool = True  # embed chunks for search as they are stored
@@ -191,13 +193,19 @@ class _Ingestor:
             return t.model_id if isinstance(t, Transcriber) else None
         return None
 
-    def _stale(self, source: str | None, language: str | None) -> bool:
+    def _stale(self, source: str | None, language: str | None, item_id: int | None) -> bool:
         """Whether a stored Whisper transcript differs from what this run forces.
 
-        An explicit ``--model`` or ``--language`` re-transcribes items made otherwise.
+        An explicit ``--model`` or ``--language`` re-transcribes items made otherwise, and
+        ``--translate`` a non-English item (``item_id``) that has no translation yet.
         """
         if not (source or "").startswith("whisper:"):
             return False
+        if self.options.translate and language not in (None, "en") and item_id is not None:
+            from core.translation import translation
+
+            if not translation(self.library, item_id):
+                return True
         wanted = self._wanted_source()
         if wanted is not None and source != wanted:
             return True
@@ -236,7 +244,7 @@ class _Ingestor:
         existing = self.library.item_by_path(key)
         try:
             stale = existing is not None and self._stale(
-                existing.transcript_source, existing.language
+                existing.transcript_source, existing.language, existing.id
             )
         except MediaMindError as exc:
             if isinstance(exc, ModelError):
@@ -369,7 +377,18 @@ class _Ingestor:
             transcript_source=_model_id(transcriber, tinfo),
         )
         writer.finish()
+        if self.options.translate and tinfo.language != "en":
+            self._translate(item_id, audio, tinfo.language)
         yield 1.0, writer.indexed
+
+    def _translate(self, item_id: int, audio: Any, language: str) -> None:
+        from core.translation import store_translation, translate
+
+        t = self.transcriber()
+        # Only non-English items get here, so a forced model is a multilingual one.
+        multi = t.multilingual() if isinstance(t, LanguageRouter) else t
+        segments = translate(multi, audio, language)
+        store_translation(self.library, item_id, segments, multi.model_id, self.embed)
 
     def _reuse_transcript(
         self, digest: str, item_id: int
@@ -380,7 +399,7 @@ class _Ingestor:
             if (
                 other.sha256 == digest
                 and other.id != item_id
-                and not self._stale(other.transcript_source, other.language)
+                and not self._stale(other.transcript_source, other.language, None)
                 and (other.transcript_source or "").startswith("whisper:")
             ):
                 return (

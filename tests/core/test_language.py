@@ -15,6 +15,8 @@ from core.errors import UsageError
 from core.ingest import IngestOptions, ingest
 from core.language import check_language
 from core.library import Library
+from core.search import Searcher
+from core.translation import translation
 from tests.conftest import REPO, require_shared
 
 pytestmark = pytest.mark.slow
@@ -39,7 +41,7 @@ def test_german_goes_to_base_and_english_stays_on_tiny_en(tmp_path: Path, jfk: P
     german = require_shared("speech", "fleurs", "fleurs-de-001.ogg")
     reference = set(normalize(german.with_suffix(".txt").read_text()))
     lib = Library(tmp_path / "lib")
-    events = list(ingest(lib, [german, jfk]))
+    events = list(ingest(lib, [german, jfk], IngestOptions(translate=True)))
     assert [e.kind for e in events if e.kind in ("done", "failed")] == ["done", "done"]
     de = lib.item_by_path(str(german.resolve()))
     en = lib.item_by_path(str(jfk.resolve()))
@@ -48,6 +50,12 @@ def test_german_goes_to_base_and_english_stays_on_tiny_en(tmp_path: Path, jfk: P
     assert (en.language, en.transcript_source) == ("en", "whisper:tiny.en")
     # Most reference words come out (tiny.en gave English nonsense with none of them).
     assert len(words_of(lib, de.id) & reference) >= 0.6 * len(reference)
+    # The English translation is stored for the German item only, and an English question
+    # finds the German recording through the vectors embedded from it.
+    english = set(normalize(" ".join(s.text for s in translation(lib, de.id))))
+    assert {"dinosaur", "water"} & english and translation(lib, en.id) == []
+    top = Searcher(lib).search("a big dinosaur attacked anything in the water", k=1, mode="vector")
+    assert [r.media_id for r in top] == [de.id]
     lib.close()
 
 
@@ -75,6 +83,8 @@ def test_forced_model_re_transcribes_and_forced_language_is_kept(tmp_path: Path,
     forced = run_cli("ingest", str(clip), "--model", "base", library=library)
     assert forced.returncode == 0, forced.stderr
     assert "1 ingested" in forced.stderr + forced.stdout
+    no_translation = run_cli("transcript", "1", "--translation", library=library)
+    assert no_translation.returncode == 2 and "It is in English" in no_translation.stderr
     with Library(library) as lib:
         item = lib.item_by_path(str(clip.resolve()))
         assert item is not None and item.transcript_source == "whisper:base"

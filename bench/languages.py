@@ -179,32 +179,74 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--skip-models", action="store_true", help="no per-model table")
+    parser.add_argument(
+        "--parts",
+        default="routing,english,models",
+        help="comma-separated parts to run (routing, english, models)",
+    )
+    parser.add_argument(
+        "--model-clips", type=int, default=10, help="clips per language in the model table"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
 
     root = shared_speech()
     if not root.exists():
         raise SystemExit(f"{root} is absent: the benchmark needs ../shared/data/speech")
     info = machine()
     clips = fleurs_clips(root)
-    routing = {
-        "default": ingest_run(clips, IngestOptions(threads=args.threads)),
-        "base forced": ingest_run(clips, IngestOptions(model="base", threads=args.threads)),
-    }
+    routing = (
+        {
+            "default": ingest_run(clips, IngestOptions(threads=args.threads)),
+            "base forced": ingest_run(clips, IngestOptions(model="base", threads=args.threads)),
+        }
+        if "routing" in parts
+        else {}
+    )
     en = english_clips(root)
-    speed = english_speed([c.path for c in en], args.repeats)
+    speed = english_speed([c.path for c in en], args.repeats) if "english" in parts else {}
+    n = args.model_clips
     table = (
-        {}
-        if args.skip_models
-        else model_table(clips, [(c.path, c.reference) for c in en], args.threads)
+        model_table(
+            [c for c in clips if int(c.name[-3:]) < n],
+            [(c.path, c.reference) for c in en],
+            args.threads,
+        )
+        if "models" in parts
+        else {}
     )
     summary = {"machine": info, "routing": routing, "english_speed": speed, "models": table}
     if args.json:
         print(json.dumps(summary, indent=2))
         return
     print(f"Machine: {info}.\n")
-    print(f"FLEURS {', '.join(LANGUAGES)}: {len(clips)} clips.\n")
+    if routing:
+        print_routing(routing, len(clips))
+    if speed:
+        med = speed["median_seconds"]
+        assert isinstance(med, dict)
+        print(
+            f"\nEnglish ({len(en)} clips, {speed['audio_seconds']} s): default "
+            f"{med['auto']:.2f} s, tiny.en forced {med['tiny.en']:.2f} s (median of "
+            f"{args.repeats}): {speed['slowdown']:+.1%}. Models used: {speed['models']}."
+        )
+    if table:
+        print(f"\nModel table: {len(en)} English clips, the first {n} FLEURS clips a language.")
+        print("\n| model | " + " | ".join(("en", *LANGUAGES)) + " |")
+        print("| --- |" + " ---: |" * (1 + len(LANGUAGES)))
+        for name, rows in table.items():
+            cells = [
+                f"{r['wer']:.3f} ({r['x_realtime']:.1f}x)" if (r := rows.get(lang)) else "-"
+                for lang in ("en", *LANGUAGES)
+            ]
+            print(f"| {name} | " + " | ".join(cells) + " |")
+        print("\nCells: WER (x real time), language given.")
+
+
+def print_routing(routing: dict[str, dict[str, object]], clips: int) -> None:
+    """The routing tables in Markdown."""
+    print(f"FLEURS {', '.join(LANGUAGES)}: {clips} clips.\n")
     print("| settings | language right | WER | search top 3 (hybrid / bm25 / vector) | s |")
     print("| --- | ---: | ---: | --- | ---: |")
     for name, r in routing.items():
@@ -224,25 +266,6 @@ def main() -> None:
                 f"| {name} | {lang} | {row['language_right']:.0%} | {row['wer']:.3f} | "
                 f"{row['search_top3']:.0%} |"
             )
-    med = speed["median_seconds"]
-    assert isinstance(med, dict)
-    print(
-        f"\nEnglish ({len(en)} clips, {speed['audio_seconds']} s): default {med['auto']:.2f} s, "
-        f"tiny.en forced {med['tiny.en']:.2f} s (median of {args.repeats}): "
-        f"{speed['slowdown']:+.1%}. Models used by default: {speed['models']}."
-    )
-    if table:
-        print("\n| model | " + " | ".join(("en", *LANGUAGES)) + " |")
-        print("| --- |" + " ---: |" * (1 + len(LANGUAGES)))
-        for name, rows in table.items():
-            cells = [
-                f"{rows[lang]['wer']:.3f} ({rows[lang]['x_realtime']:.1f}x)"
-                if lang in rows
-                else "-"
-                for lang in ("en", *LANGUAGES)
-            ]
-            print(f"| {name} | " + " | ".join(cells) + " |")
-        print("\nCells: WER (x real time), language given.")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 progress.bar(tag, ev.fraction)
             elif ev.kind == "done":
                 done += 1
-                progress.line(f"ingested {tag}")
+                progress.line(f"ingested {tag}" + (f" [{ev.message}]" if ev.message else ""))
             elif ev.kind == "skipped":
                 skipped += 1
                 progress.line(f"unchanged {tag}")
@@ -129,7 +129,7 @@ def cmd_transcript(args: argparse.Namespace) -> int:
                 raise UsageError(
                     f"Item {item.id} ({item.title}) has no English translation.",
                     fix=(
-                        f"It is in English: leave out --translation."
+                        "It is in English: leave out --translation."
                         if item.language == "en"
                         else f"Run 'mediamind ingest --translate {item.path}'."
                     ),

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("srt", "vtt", "txt")
-WHISPER_MODELS = ("tiny.en", "base")
+WHISPER_MODELS = ("auto", "tiny.en", "base")
 KINDS = ("audio", "video", "subtitle", "transcript")
 PRIVACY_STATEMENT = (
     "Nothing leaves this machine. Transcription, search and every model run locally on your "
@@ -252,7 +252,7 @@ class Shelf:
 class IngestSettings:
     """The choices an ingest job runs with (mirrors ``core.ingest.IngestOptions``)."""
 
-    model: str = "tiny.en"
+    model: str = "auto"  # tiny.en for English, base for other languages (core/language.py)
     threads: int | None = None
     prefer_subtitles: bool = False
 
@@ -292,7 +292,7 @@ class SettingsService:
         """Model, threads and subtitle preference for new ingest jobs."""
         threads = int(self._get("ingest/threads", 0) or 0)
         return IngestSettings(
-            model=str(self._get("ingest/model", "tiny.en")) or "tiny.en",
+            model=str(self._get("ingest/model", "auto")) or "auto",
             threads=threads or None,
             prefer_subtitles=str(self._get("ingest/prefer_subtitles", "false")).lower()
             in ("true", "1"),

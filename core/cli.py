@@ -73,12 +73,17 @@ def _library(args: argparse.Namespace, *, create: bool = False, check: bool = Tr
 def cmd_ingest(args: argparse.Namespace) -> int:
     """``mediamind ingest``: add files and folders, with a progress bar."""
     from core.ingest import IngestOptions, ingest
+    from core.language import check_language
 
     progress = Progress()
     failed = done = skipped = 0
     with _library(args, create=True) as lib:
         options = IngestOptions(
-            model=args.model, prefer_subtitles=args.prefer_subtitles, threads=args.threads
+            model=args.model,
+            language=check_language(args.language),
+            prefer_subtitles=args.prefer_subtitles,
+            threads=args.threads,
+            translate=args.translate,
         )
         for ev in ingest(lib, args.paths, options):
             tag = f"({ev.index}/{ev.total}) {ev.path.name}"
@@ -89,7 +94,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 silent = ev.item_id is not None and not lib.has_segments(ev.item_id)
                 notes = [ev.warning] if ev.warning else []
                 notes += ["no speech found"] if silent else []
-                progress.line(f"ingested {tag}" + (f" ({'; '.join(notes)})" if notes else ""))
+                routed = f" [{ev.message}]" if ev.message else ""
+                progress.line(
+                    f"ingested {tag}{routed}" + (f" ({'; '.join(notes)})" if notes else "")
+                )
             elif ev.kind == "skipped":
                 skipped += 1
                 progress.line(f"unchanged {tag}")
@@ -130,6 +138,19 @@ def cmd_transcript(args: argparse.Namespace) -> int:
     with _library(args, check=False) as lib:
         item = lib.get_item(args.id)
         segments = lib.segments(item.id)
+        if args.translation:
+            from core.translation import translation
+
+            segments = translation(lib, item.id)
+            if not segments:
+                raise UsageError(
+                    f"Item {item.id} ({item.title}) has no English translation.",
+                    fix=(
+                        "It is in English: leave out --translation."
+                        if item.language == "en"
+                        else f"Run 'mediamind ingest --translate {item.path}'."
+                    ),
+                )
     if item.status != "ready" and not segments:
         if item.status == "error":
             # The same ingest would fail the same way: say why, and what must change first.
@@ -641,9 +662,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument(
         "--model",
-        default="tiny.en",
-        metavar="tiny.en|base|DIR",
-        help="Whisper model (default tiny.en)",
+        default="auto",
+        metavar="auto|tiny.en|base|DIR",
+        help="Whisper model (default auto: tiny.en for English, base for other languages); "
+        "a model given here re-transcribes items made with another",
+    )
+    p.add_argument(
+        "--language",
+        default=None,
+        metavar="CODE",
+        help="spoken language, e.g. de (default: detected per file)",
+    )
+    p.add_argument(
+        "--translate",
+        action="store_true",
+        help="also store an English translation of non-English speech (searchable)",
     )
     p.add_argument(
         "--prefer-subtitles",
@@ -660,6 +693,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transcript", help="print an item's transcript")
     p.add_argument("id", type=int, metavar="ID")
     p.add_argument("--format", choices=["txt", "srt", "vtt", "json"], default="txt")
+    p.add_argument(
+        "--translation", action="store_true", help="the English translation (ingest --translate)"
+    )
     p.set_defaults(func=cmd_transcript)
 
     p = sub.add_parser("search", help="find moments by meaning and by words")

@@ -365,6 +365,24 @@ MIGRATIONS: list[Migration] = [
         # as a library is recognised and refused instead of adding MediaMind's tables to it.
         f"PRAGMA application_id = {APPLICATION_ID};",
     ),
+    Migration(
+        9,
+        "English translations of transcripts",
+        """
+        -- Timed English text of a non-English item (Whisper's translate task), kept beside
+        -- the original transcript; its chunks' vectors are embedded from it (core/translation).
+        CREATE TABLE translations (
+            id INTEGER PRIMARY KEY,
+            media_id INTEGER NOT NULL REFERENCES media_items(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            start REAL NOT NULL,
+            end REAL NOT NULL,
+            text TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            UNIQUE (media_id, idx)
+        );
+        """,
+    ),
 ]
 
 

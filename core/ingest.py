@@ -13,9 +13,9 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.errors import (
     DiskFullError,
@@ -23,7 +23,9 @@ from core.errors import (
     ModelError,
     PathMissingError,
     UnsupportedMediaError,
+    UsageError,
 )
+from core.language import AUTO, LanguageRouter, RoutedInfo
 from core.library import ItemMetadata, Library
 from core.media import MEDIA_EXTENSIONS, SUBTITLE_EXTENSIONS, decode_audio, probe
 from core.transcribe import Transcriber
@@ -71,7 +73,13 @@ class IngestEvent:
 class IngestOptions:
     """Choices that apply to a whole ingest run."""
 
-    model: str = "tiny.en"
+    # ``auto``: English to tiny.en, other languages to ``multilingual_model``
+    # (core/language.py); a name or folder forces that model for every file.
+    model: str = AUTO
+    language: str | None = None  # forced language code; None detects it
+    multilingual_model: str = "base"
+    # Store an English translation of non-English speech (core/translation.py).
+    translate: bool = False
     prefer_subtitles: bool = False
     threads: int | None = None
     index: bool = True  # embed chunks for search as they are stored
@@ -182,9 +190,16 @@ class _Ingestor:
     def __init__(
         self, library: Library, options: IngestOptions, encoder: TextEncoder | None
     ) -> None:
+        if options.language not in (None, "en") and options.model == "tiny.en":
+            # Every file would fail the same way: stop before the first.
+            raise UsageError(
+                f"--language {options.language} needs a multilingual model; "
+                "tiny.en knows only English.",
+                fix="Leave out --model (or use --model base) for other languages.",
+            )
         self.library = library
         self.options = options
-        self._transcriber: Transcriber | None = None
+        self._transcriber: Transcriber | LanguageRouter | None = None
         self._warning = ""
         self.embed = None
         if options.index:
@@ -192,11 +207,42 @@ class _Ingestor:
 
             self.embed = EmbeddingStore(library, encoder or default_encoder).embed
 
-    def transcriber(self) -> Transcriber:
+    def transcriber(self) -> Transcriber | LanguageRouter:
         # Resolved on first need, so subtitle-only runs never touch the model.
         if self._transcriber is None:
-            self._transcriber = Transcriber(self.options.model, threads=self.options.threads)
+            opts = self.options
+            if opts.model == AUTO:
+                self._transcriber = LanguageRouter(
+                    multilingual=opts.multilingual_model, threads=opts.threads
+                )
+            else:
+                self._transcriber = Transcriber(opts.model, threads=opts.threads)
         return self._transcriber
+
+    def _wanted_source(self) -> str | None:
+        """The transcript source a forced model or language asks for (None: any will do)."""
+        if self.options.model != AUTO:
+            t = self.transcriber()
+            return t.model_id if isinstance(t, Transcriber) else None
+        return None
+
+    def _stale(self, source: str | None, language: str | None, item_id: int | None) -> bool:
+        """Whether a stored Whisper transcript differs from what this run forces.
+
+        An explicit ``--model`` or ``--language`` re-transcribes items made otherwise, and
+        ``--translate`` a non-English item (``item_id``) that has no translation yet.
+        """
+        if not (source or "").startswith("whisper:"):
+            return False
+        if self.options.translate and language not in (None, "en") and item_id is not None:
+            from core.translation import translation
+
+            if not translation(self.library, item_id):
+                return True
+        wanted = self._wanted_source()
+        if wanted is not None and source != wanted:
+            return True
+        return self.options.language is not None and language != self.options.language
 
     def run(self, files: list[Path], failures: list[IngestEvent]) -> Iterator[IngestEvent]:
         total = len(files) + len(failures)
@@ -241,7 +287,16 @@ class _Ingestor:
             yield IngestEvent("failed", path, n, total, message=f"{path}: {exc.strerror}.")
             return
         existing = self.library.item_by_path(key)
-        if existing and existing.status == "ready" and existing.size == st.st_size:
+        try:
+            stale = existing is not None and self._stale(
+                existing.transcript_source, existing.language, existing.id
+            )
+        except MediaMindError as exc:
+            if isinstance(exc, ModelError):
+                raise
+            yield IngestEvent("failed", path, n, total, message=str(exc))
+            return
+        if existing and existing.status == "ready" and existing.size == st.st_size and not stale:
             if existing.mtime == st.st_mtime:
                 yield IngestEvent("skipped", path, n, total, 1.0, existing.id, "unchanged")
                 return
@@ -372,34 +427,46 @@ class _Ingestor:
         transcriber = self.transcriber()
         audio = decode_audio(path, probed_duration)
         duration = audio.shape[0] / 16_000
-        tinfo, gen = transcriber.transcribe(audio)
+        tinfo, gen = transcriber.transcribe(audio, self.options.language)
         writer = self.library.transcript_writer(
             item_id,
-            metadata(duration, tinfo.language, transcriber.model_id),
+            metadata(duration, tinfo.language, _model_id(transcriber, tinfo)),
             self.embed,
             batch_chunks=self.options.batch_chunks,
         )
         for seg in gen:
             writer.add([seg])
             yield (min(seg.end / duration, 0.999) if duration else 0.0), writer.indexed
+        # Routing settles the language and model only once every window is decoded.
+        writer.meta = replace(
+            writer.meta,
+            language=tinfo.language,
+            transcript_source=_model_id(transcriber, tinfo),
+        )
         writer.finish()
+        if self.options.translate and tinfo.language != "en":
+            self._translate(item_id, audio, tinfo.language)
         yield 1.0, writer.indexed
+
+    def _translate(self, item_id: int, audio: Any, language: str) -> None:
+        from core.translation import store_translation, translate
+
+        t = self.transcriber()
+        # Only non-English items get here, so a forced model is a multilingual one.
+        multi = t.multilingual() if isinstance(t, LanguageRouter) else t
+        segments = translate(multi, audio, language)
+        store_translation(self.library, item_id, segments, multi.model_id, self.embed)
 
     def _reuse_transcript(
         self, digest: str, item_id: int
     ) -> tuple[list[Segment], str, str | None] | None:
         # The same bytes under another name (a copy, a move before prune) already have a
         # transcript by this model: reuse it instead of spending minutes of CPU again.
-        wanted = (
-            None
-            if self.options.model not in ("tiny.en", "base")
-            else (f"whisper:{self.options.model}")
-        )
         for other in self.library.items(status="ready"):
             if (
                 other.sha256 == digest
                 and other.id != item_id
-                and (wanted is None or other.transcript_source == wanted)
+                and not self._stale(other.transcript_source, other.language, None)
                 and (other.transcript_source or "").startswith("whisper:")
             ):
                 return (
@@ -408,6 +475,12 @@ class _Ingestor:
                     other.language,
                 )
         return None
+
+
+def _model_id(transcriber: Transcriber | LanguageRouter, info: object) -> str:
+    if isinstance(info, RoutedInfo) or not isinstance(transcriber, Transcriber):
+        return info.model_id if isinstance(info, RoutedInfo) else "whisper:"
+    return transcriber.model_id
 
 
 def ingest(

@@ -240,17 +240,20 @@ class TranscriptionInfo:
     duration: float
 
 
-_MODELS: dict[tuple[str, int], Any] = {}
+_MODELS: dict[tuple[str, int, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def load_whisper(model_dir: Path, threads: int) -> Any:
-    """Load (once per process) a CTranslate2 Whisper model for int8 CPU inference.
+def load_whisper(model_dir: Path, threads: int, compute_type: str = "int8") -> Any:
+    """Load (once per process) a CTranslate2 Whisper model for CPU inference.
+
+    ``compute_type`` int8 quantises the stored (float16) weights at load time; float32 is
+    kept for comparisons (``python -m bench.languages``).
 
     Raises:
         ModelError: The model files cannot be loaded.
     """
-    key = (str(model_dir), threads)
+    key = (str(model_dir), threads, compute_type)
     with _MODELS_LOCK:
         if key not in _MODELS:
             from faster_whisper import WhisperModel
@@ -259,7 +262,7 @@ def load_whisper(model_dir: Path, threads: int) -> Any:
                 _MODELS[key] = WhisperModel(
                     str(model_dir),
                     device="cpu",
-                    compute_type="int8",
+                    compute_type=compute_type,
                     cpu_threads=threads,
                     local_files_only=True,
                 )
@@ -280,6 +283,7 @@ class Transcriber:
         model: str = "tiny.en",
         threads: int | None = None,
         options: DecodeOptions | None = None,
+        compute_type: str = "int8",
     ) -> None:
         """Resolve and verify the model; it is loaded on first use.
 
@@ -287,6 +291,7 @@ class Transcriber:
             model: ``tiny.en``, ``base`` or a CTranslate2 Whisper folder.
             threads: CPU threads; defaults to the number of physical cores.
             options: Decoding settings.
+            compute_type: CTranslate2 compute type (int8 unless comparing).
 
         Raises:
             ModelError: The model is unknown, missing or damaged.
@@ -295,6 +300,7 @@ class Transcriber:
         self.model_dir = whisper_model_dir(model)
         self.threads = threads or physical_cores()
         self.options = options or DecodeOptions()
+        self.compute_type = compute_type
 
     @property
     def model_id(self) -> str:
@@ -314,17 +320,25 @@ class Transcriber:
         Returns:
             The detected language and duration, and a generator of segments in time order.
         """
-        decoder = _WindowDecoder(load_whisper(self.model_dir, self.threads), self.options)
+        decoder = _WindowDecoder(
+            load_whisper(self.model_dir, self.threads, self.compute_type), self.options
+        )
         opts = self.options
         total = audio.shape[0] / SAMPLE_RATE
         regions = speech_regions(audio, opts.pause)
         windows = spoken_windows(_windows(audio, regions, opts.max_window), regions)
+        # Unless a language is forced, a multilingual model decodes each window in the language
+        # it hears there (a recording that switches language), the file's as the fallback.
+        per_window = language is None
         language, probability = decoder.language(audio, windows, language)
         tinfo = TranscriptionInfo(language, probability, total)
 
         def generate() -> Iterator[Segment]:
             for i in range(0, len(windows), opts.batch_size):
-                words = decoder.decode(audio, windows[i : i + opts.batch_size], language)
+                texts = decoder.decode_windows(
+                    audio, windows[i : i + opts.batch_size], language, per_window=per_window
+                )
+                words = [w for t in texts for w in t.words]
                 yield from heard_segments(words_to_segments(words), regions, total)
 
         return tinfo, generate()
@@ -355,7 +369,9 @@ class _WindowDecoder:
         language, probability, _ = self.model.detect_language(segment)
         return str(language), float(probability)
 
-    def _options(self, language: str) -> tuple[Any, Any]:
+    def _options(
+        self, language: str, task: str = "transcribe", max_new_tokens: int | None = None
+    ) -> tuple[Any, Any]:
         from faster_whisper.tokenizer import Tokenizer
 
         # The pipeline builds its options object inside transcribe(); asking it for a
@@ -366,11 +382,13 @@ class _WindowDecoder:
             beam_size=self.options.beam_size,
             word_timestamps=True,
             language=language,
+            task=task,
+            max_new_tokens=max_new_tokens,
         )
         tokenizer = Tokenizer(
             self.model.hf_tokenizer,
             self.model.model.is_multilingual,
-            task="transcribe",
+            task=task,
             language=language,
         )
         return info.transcription_options, tokenizer
@@ -382,6 +400,12 @@ class _WindowDecoder:
         chunk = audio[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]
         return np.asarray(self.model.feature_extractor(chunk)[..., :-1], dtype=np.float32)
 
+    def _frames(self, feats: list[npt.NDArray[np.float32]]) -> int:
+        longest = int(max(f.shape[-1] for f in feats))
+        return min(
+            3000, max(self.options.min_frames, -(-longest // 100) * 100 + self.options.tail_frames)
+        )
+
     def _run(
         self,
         feats: list[npt.NDArray[np.float32]],
@@ -389,7 +413,7 @@ class _WindowDecoder:
         frames: int,
         options: Any,
         tokenizer: Any,
-    ) -> list[list[dict[str, Any]]]:
+    ) -> tuple[list[list[dict[str, Any]]], list[tuple[str, float]]]:
         from faster_whisper.audio import pad_or_trim
 
         batch = np.stack([pad_or_trim(f, frames) for f in feats])
@@ -398,21 +422,61 @@ class _WindowDecoder:
             for a, b in windows
         ]
         result: list[list[dict[str, Any]]] = self.pipeline.forward(batch, tokenizer, meta, options)
-        return result
+        languages = self.pipeline.window_languages or [(str(tokenizer.language_code), 1.0)] * len(
+            windows
+        )
+        return result, languages
 
-    def decode(
-        self, audio: npt.NDArray[np.float32], windows: list[tuple[float, float]], language: str
-    ) -> list[Word]:
+    def detect(
+        self, audio: npt.NDArray[np.float32], windows: list[tuple[float, float]]
+    ) -> list[tuple[str, float]]:
+        """The most likely language of each window, encoding only its own frames."""
         if not windows:
             return []
-        options, tokenizer = self._options(language)
+        from faster_whisper.audio import pad_or_trim
+
         feats = [self._features(audio, w) for w in windows]
-        longest = max(f.shape[-1] for f in feats)
-        frames = min(
-            3000, max(self.options.min_frames, -(-longest // 100) * 100 + self.options.tail_frames)
-        )
-        outputs = self._run(feats, windows, frames, options, tokenizer)
-        if frames < 3000:
+        frames = self._frames(feats)
+        batch = np.stack([pad_or_trim(f, frames) for f in feats])
+        found = self.model.model.detect_language(self.model.encode(batch))
+        return [(str(langs[0][0][2:-2]), float(langs[0][1])) for langs in found]
+
+    def decode_windows(
+        self,
+        audio: npt.NDArray[np.float32],
+        windows: list[tuple[float, float]],
+        language: str,
+        *,
+        per_window: bool = False,
+        task: str = "transcribe",
+        max_new_tokens: int | None = None,
+        redo: bool = True,
+    ) -> list[WindowText]:
+        """Decode windows as one batch; one :class:`WindowText` per window, in order.
+
+        Args:
+            audio: 16 kHz mono samples.
+            windows: (start, end) seconds of each window.
+            language: The language every window is decoded in, or the fallback with
+                ``per_window``.
+            per_window: Each window in its own detected language (multilingual models), from
+                the encoder output the decoding uses anyway; a window whose top language is
+                less likely than :data:`WINDOW_LANGUAGE_MIN` keeps ``language``.
+            task: ``transcribe`` or ``translate`` (into English; multilingual models).
+            max_new_tokens: Stop each window after this many tokens.
+            redo: Decode windows that look like a decoding loop again, padded to 30 s.
+        """
+        if not windows:
+            return []
+        from dataclasses import replace
+
+        options, tokenizer = self._options(language, task, max_new_tokens)
+        if per_window and self.model.model.is_multilingual:
+            options = replace(options, multilingual=True)
+        feats = [self._features(audio, w) for w in windows]
+        frames = self._frames(feats)
+        outputs, languages = self._run(feats, windows, frames, options, tokenizer)
+        if frames < 3000 and redo:
             # A window whose text looks like a decoding loop is decoded again the standard
             # way, padded to the full 30 s.
             bad = [
@@ -421,21 +485,50 @@ class _WindowDecoder:
                 if _looks_repetitive(" ".join(s["text"] for s in out), w[1] - w[0])
             ]
             if bad:
-                redo = self._run(
+                redone, langs = self._run(
                     [feats[i] for i in bad], [windows[i] for i in bad], 3000, options, tokenizer
                 )
-                for i, out in zip(bad, redo, strict=True):
+                for i, out, found in zip(bad, redone, langs, strict=True):
                     outputs[i] = out
-        words: list[Word] = []
-        for out in outputs:
-            for seg in out:
-                words.extend(
-                    Word(
-                        float(w["start"]), float(w["end"]), str(w["word"]), float(w["probability"])
-                    )
-                    for w in seg.get("words") or ()
-                )
-        return words
+                    languages[i] = found
+        texts = []
+        for w, out, (lang, prob) in zip(windows, outputs, languages, strict=True):
+            words = tuple(
+                Word(float(x["start"]), float(x["end"]), str(x["word"]), float(x["probability"]))
+                for seg in out
+                for x in seg.get("words") or ()
+            )
+            texts.append(WindowText(w, lang, prob, words, " ".join(s["text"] for s in out)))
+        return texts
+
+    def decode(
+        self, audio: npt.NDArray[np.float32], windows: list[tuple[float, float]], language: str
+    ) -> list[Word]:
+        return [w for t in self.decode_windows(audio, windows, language) for w in t.words]
+
+
+WINDOW_LANGUAGE_MIN = 0.5
+
+
+@dataclass(frozen=True)
+class WindowText:
+    """One decoded window: its span, the language it was decoded in, its words and text."""
+
+    window: tuple[float, float]
+    language: str
+    language_probability: float
+    words: tuple[Word, ...]
+    text: str
+
+    @property
+    def repetitive(self) -> bool:
+        """Whether the text has the signs of a decoding loop."""
+        return _looks_repetitive(self.text, self.window[1] - self.window[0])
+
+    @property
+    def mean_probability(self) -> float:
+        """Mean word probability (0 for a window without words)."""
+        return sum(w.probability for w in self.words) / len(self.words) if self.words else 0.0
 
 
 _PIPELINES: dict[int, Any] = {}
@@ -444,7 +537,72 @@ _PIPELINES: dict[int, Any] = {}
 def _batched_pipeline(model: Any) -> Any:
     with _MODELS_LOCK:
         if id(model) not in _PIPELINES:
-            from faster_whisper import BatchedInferencePipeline
-
-            _PIPELINES[id(model)] = BatchedInferencePipeline(model)
+            _PIPELINES[id(model)] = _pipeline_class()(model)
         return _PIPELINES[id(model)]
+
+
+def _pipeline_class() -> Any:
+    from faster_whisper import BatchedInferencePipeline
+
+    class _Pipeline(BatchedInferencePipeline):  # type: ignore[misc]
+        """faster-whisper's batched pipeline, with a per-window language that can fall back.
+
+        Its own per-window detection (``multilingual``) takes each window's top language
+        however unsure; here an unsure window keeps the tokenizer's language, and the
+        languages used are kept in :attr:`window_languages` for the caller.
+        """
+
+        window_languages: list[tuple[str, float]] | None = None
+
+        def generate_segment_batched(
+            self, features: Any, tokenizer: Any, options: Any
+        ) -> tuple[Any, list[dict[str, Any]]]:
+            self.window_languages = None
+            prompt = self.model.get_prompt(
+                tokenizer, previous_tokens=[], without_timestamps=options.without_timestamps
+            )
+            max_length = self.model.max_length
+            if options.max_new_tokens is not None:
+                max_length = min(max_length, len(prompt) + options.max_new_tokens)
+            encoder_output = self.model.encode(features)
+            prompts = [prompt.copy() for _ in range(features.shape[0])]
+            if options.multilingual:
+                chosen = []
+                index = prompt.index(tokenizer.language)
+                for i, langs in enumerate(self.model.model.detect_language(encoder_output)):
+                    token, probability = langs[0]
+                    if probability >= WINDOW_LANGUAGE_MIN:
+                        prompts[i][index] = tokenizer.tokenizer.token_to_id(token)
+                        chosen.append((str(token[2:-2]), float(probability)))
+                    else:
+                        chosen.append((str(tokenizer.language_code), float(probability)))
+                self.window_languages = chosen
+            results = self.model.model.generate(
+                encoder_output,
+                prompts,
+                beam_size=options.beam_size,
+                patience=options.patience,
+                length_penalty=options.length_penalty,
+                max_length=max_length,
+                suppress_blank=options.suppress_blank,
+                suppress_tokens=options.suppress_tokens,
+                return_scores=True,
+                return_no_speech_prob=True,
+                sampling_temperature=options.temperatures[0],
+                repetition_penalty=options.repetition_penalty,
+                no_repeat_ngram_size=options.no_repeat_ngram_size,
+            )
+            output = []
+            for result in results:
+                seq_len = len(result.sequences_ids[0])
+                cum_logprob = result.scores[0] * (seq_len**options.length_penalty)
+                output.append(
+                    {
+                        "avg_logprob": cum_logprob / (seq_len + 1),
+                        "no_speech_prob": result.no_speech_prob,
+                        "tokens": result.sequences_ids[0],
+                    }
+                )
+            return encoder_output, output
+
+    return _Pipeline

@@ -89,7 +89,10 @@ class SettingsView(QWidget):
         # -- transcription ----------------------------------------------------------------
         ingest = settings.ingest
         self.model_combo = QComboBox()
-        self.model_combo.addItem("tiny.en — fast, English (default)", "tiny.en")
+        self.model_combo.addItem(
+            "auto — tiny.en for English, base for other languages (default)", "auto"
+        )
+        self.model_combo.addItem("tiny.en — fast, English only", "tiny.en")
         self.model_combo.addItem("base — multilingual, more accurate, ~2× slower", "base")
         if ingest.model not in WHISPER_MODELS:
             self.model_combo.addItem(f"Folder: {ingest.model}", ingest.model)

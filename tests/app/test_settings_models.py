@@ -60,4 +60,4 @@ def test_a_wrong_folder_for_whisper_base_says_what_is_missing(
 
     assert "model.bin" in view.install_note.text()
     assert view.add_base.isEnabled()
-    assert settings.ingest.model == "tiny.en"
+    assert settings.ingest.model == "auto"

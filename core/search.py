@@ -21,7 +21,7 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -31,6 +31,7 @@ import numpy.typing as npt
 from core.db import Database
 from core.library import Library
 from core.transcript import format_timestamp
+from core.vectors import write_vectors
 
 log = logging.getLogger(__name__)
 
@@ -72,44 +73,6 @@ def default_encoder() -> TextEncoder:
 def text_sha256(text: str) -> str:
     """Key of a text in the embedding cache."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def write_vectors(db: Database, rows: Iterable[tuple[int, Any, int, str, str | None]]) -> int:
-    """Store chunk vectors in the float index and in its quantized companions, atomically.
-
-    Every writer of chunk vectors goes through here, so ``chunk_vec``, ``chunk_vec_bits`` and
-    ``chunk_vec_int8`` always hold the same chunks (deletes are kept in step by triggers).
-
-    Args:
-        db: The library database.
-        rows: ``(chunk_id, vector, media_id, kind, added_at)``; vectors are unit float32.
-
-    Returns:
-        The number of vectors written.
-    """
-    blobs = [
-        (cid, np.asarray(vec, dtype=np.float32).tobytes(), mid, kind, added)
-        for cid, vec, mid, kind, added in rows
-    ]
-    if not blobs:
-        return 0
-    with db.atomic():
-        db.executemany(
-            "INSERT INTO chunk_vec (chunk_id, embedding, media_id, kind, added_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            blobs,
-        )
-        db.executemany(
-            "INSERT INTO chunk_vec_bits (chunk_id, media_id, bits) "
-            "VALUES (?, ?, vec_quantize_binary(?))",
-            [(cid, mid, blob) for cid, blob, mid, _, _ in blobs],
-        )
-        db.executemany(
-            "INSERT INTO chunk_vec_int8 (chunk_id, vector) "
-            "VALUES (?, vec_quantize_int8(?, 'unit'))",
-            [(cid, blob) for cid, blob, _, _, _ in blobs],
-        )
-    return len(blobs)
 
 
 class EmbeddingStore:

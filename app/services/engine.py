@@ -41,7 +41,7 @@ def default_library_dir() -> Path:
 
 def physical_cores() -> int:
     """The number of physical CPU cores (what 'auto' threads means)."""
-    from core.transcribe import physical_cores as cores
+    from core.system import physical_cores as cores
 
     return cores()
 

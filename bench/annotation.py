@@ -3,9 +3,9 @@
 Run ``python -m bench.annotation [--json] [--llm-per-class N] [--fit]``. Data:
 ``../shared/data/topics/bbc_news/bbc-fulltext.zip`` (2,225 BBC articles, 5 editor labels), read
 straight from the zip; each article is imported as a transcript item (one paragraph per
-segment, timed at 2.5 words/s) with :func:`core.ingest.import_transcript`. Labels map to the
-taxonomy: business -> Business & Finance, entertainment -> Entertainment, politics -> News &
-Politics, sport -> Sports, tech -> Technology.
+segment, timed at 2.5 words/s) with :func:`core.ingest.import_transcript`.
+Labels map to the taxonomy: business -> Business & Finance, entertainment -> Entertainment,
+politics -> News & Politics, sport -> Sports, tech -> Technology.
 
 * Split: a seeded stratified 20 % *dev* split (label descriptions were adjusted and the
   calibration fitted looking at dev only) and an 80 % *test* split (reported).

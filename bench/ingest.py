@@ -102,7 +102,7 @@ def peer(paths: list[Path], model: str) -> tuple[list[str], float]:
     from faster_whisper.audio import decode_audio as fw_decode
 
     from core.registry import whisper_model_dir
-    from core.transcribe import physical_cores
+    from core.system import physical_cores
 
     wm = WhisperModel(
         str(whisper_model_dir(model)),

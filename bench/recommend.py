@@ -1,11 +1,11 @@
 """Latency of the recommendation runtime on a library: state update and home rows at 1k / 10k.
 
 Run ``python -m bench.recommend [--sizes 1000,10000] [--repeats 200] [--json]``. For each size
-N it builds a real library (``core.library.Library``, the real schema) with N ready items whose
-per-item content cache (``recommend_items``) is filled with synthetic unit vectors (MiniLM is
+N it builds a real library (``core.library.Library``, the real schema) with N ready items
+whose per-item content cache (``recommend_items``) is filled with synthetic unit vectors (MiniLM is
 bypassed: its cost is paid once per item at ingest and measured by the embedding benchmarks),
 and a log of 200 viewings (play + pause each, 6 a day). It then times, with the
-app recommender (``models/recsys/shipped-app``, int8, 1 thread):
+app recommender (``core/data/recsys/shipped-app``, int8, 1 thread):
 
 * ``state_update_200``: a new event is recorded, then ``Recommendations.state()`` reads the log
   (200 viewings), runs the encoder and stores the state: what the first request after an event

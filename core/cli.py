@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from core import __version__
 from core.display import printable
@@ -287,35 +287,6 @@ def _reading(texts: list[str]) -> tuple[list[str], list[str]]:
     return re.findall(r"\w+", _CITE_MARK.sub(" ", text).lower()), _CITE_MARK.findall(text)
 
 
-def _import_by_name(module: str, message: str, fix: str) -> Any:
-    """Import ``module`` at run time (core never depends on app or models statically).
-
-    Raises:
-        UsageError: It cannot be imported; ``message`` is formatted with ``exc``.
-    """
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise UsageError(message.format(exc=exc), fix=fix) from exc
-
-
-def cmd_gui(args: argparse.Namespace) -> int:
-    """``mediamind gui``: the desktop app (needs the ``gui`` extra)."""
-    app_main = _import_by_name(
-        "app.main",
-        "The desktop app cannot start: {exc}.",
-        "Install it with: pip install 'mediamind[gui]'",
-    )
-    argv = ["--library", str(args.library)] if args.library else []
-    if args.smoke:
-        argv.append("--smoke")
-    for path in args.import_paths:
-        argv += ["--import", path]
-    return int(app_main.main(argv))
-
-
 def cmd_watch(args: argparse.Namespace) -> int:
     """``mediamind watch``: record a viewing of N seconds from the item's current position."""
     from core.recommend.events import watch
@@ -350,28 +321,6 @@ def cmd_home(args: argparse.Namespace) -> int:
         for item in row.items:
             print(printable(f"  {item.media_id:>4}  {item.title}  \u2014 {item.reason}"))
         print()
-    return 0
-
-
-def cmd_train_recsys(args: argparse.Namespace) -> int:
-    """``mediamind train-recsys``: fine-tune the recommender on this library's event log."""
-    _import_by_name(
-        "torch",
-        "Training the recommender needs torch, which cannot be imported ({exc}).",
-        "Install the train extra: pip install -e .[train]",
-    )
-    app_model = _import_by_name(
-        "models.recsys.app_model",
-        "The training code (models/recsys) cannot be imported ({exc}).",
-        "Run from a source checkout installed with: pip install -e .[train]",
-    )
-    with _library(args) as lib:
-        directory = lib.directory
-    result = app_model.train_on_library(directory, epochs=args.epochs)
-    print(
-        f"trained on {result.n_views} viewings of {result.n_items} items "
-        f"(loss {result.final_loss:.3f}); model saved to {result.model_dir}"
-    )
     return 0
 
 
@@ -643,8 +592,19 @@ def _add_maintenance_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_restore)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser (public so docs and tests can inspect the contract)."""
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def build_parser(
+    extra_commands: Sequence[Callable[[SubParsers], None]] = (),
+) -> argparse.ArgumentParser:
+    """Build the argument parser (public so docs and tests can inspect the contract).
+
+    Args:
+        extra_commands: Each adds subcommands that live outside the engine (the ``mediamind``
+            console script adds ``gui`` and ``train-recsys``: :mod:`mediamind.cli`).
+    """
     parser = argparse.ArgumentParser(
         prog="mediamind",
         description="Search, ask and browse your media library, entirely on this machine.",
@@ -775,24 +735,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("gui", help="open the desktop app")
-    # SUPPRESS: without it the subcommand's default would hide `mediamind --library DIR gui`.
-    p.add_argument("--library", metavar="DIR", default=argparse.SUPPRESS, help="library directory")
-    p.add_argument(
-        "--smoke",
-        action="store_true",
-        help="open the window, wait for the first paint and data load, then exit",
-    )
-    p.add_argument(
-        "--import",
-        dest="import_paths",
-        metavar="PATH",
-        action="append",
-        default=[],
-        help="queue files or folders for ingest on start",
-    )
-    p.set_defaults(func=cmd_gui)
-
     p = sub.add_parser("watch", help="record that you watched part of an item")
     p.add_argument("id", type=int, metavar="ID")
     p.add_argument("--seconds", type=float, required=True, help="how long you watched")
@@ -804,18 +746,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", metavar="ISO_TIME", help="recommend for this moment (default: now)")
     p.set_defaults(func=cmd_home)
 
-    p = sub.add_parser(
-        "train-recsys", help="fine-tune the recommender on this library's viewing history"
-    )
-    p.add_argument("--epochs", type=int, default=30, help="optimisation steps (default 30)")
-    p.set_defaults(func=cmd_train_recsys)
     _add_maintenance_commands(sub)
+    for add in extra_commands:
+        add(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the process exit status."""
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run the CLI (``parser``: :func:`build_parser`'s by default); return the exit status."""
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -28,6 +28,7 @@ from core.errors import (
 from core.language import AUTO, LanguageRouter, RoutedInfo
 from core.library import ItemMetadata, Library
 from core.media import MEDIA_EXTENSIONS, SUBTITLE_EXTENSIONS, decode_audio, probe
+from core.registry import sha256_file
 from core.transcribe import Transcriber
 from core.transcript import Segment, read_subtitles
 
@@ -168,15 +169,6 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[IngestEvent]]:
     return files, missing
 
 
-def sha256_of(path: Path) -> str:
-    """Return the hex sha256 of a file's content."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def sidecar_subtitles(path: Path) -> Path | None:
     """Return a same-named .srt or .vtt beside a media file, if there is one."""
     for ext in (".srt", ".vtt", ".SRT", ".VTT"):
@@ -300,7 +292,7 @@ class _Ingestor:
             if existing.mtime == st.st_mtime:
                 yield IngestEvent("skipped", path, n, total, 1.0, existing.id, "unchanged")
                 return
-            if os.access(path, os.R_OK) and sha256_of(path) == existing.sha256:
+            if os.access(path, os.R_OK) and sha256_file(path) == existing.sha256:
                 self.library.touch(existing.id, st.st_mtime)
                 yield IngestEvent("skipped", path, n, total, 1.0, existing.id, "unchanged")
                 return
@@ -359,7 +351,7 @@ class _Ingestor:
         from core.media import check_readable
 
         check_readable(path)
-        digest = sha256_of(path)
+        digest = sha256_file(path)
         if path.suffix.lower() in SUBTITLE_EXTENSIONS:
             parsed = read_subtitles(path)
             segments = parsed.segments

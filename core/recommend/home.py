@@ -1,6 +1,6 @@
 """Home rows ("what to watch now") of a library, from its event log and the recommender.
 
-Model. The app runs ``models/recsys/shipped-app`` (or a model fine-tuned on this library by
+Model. The app runs ``core/data/recsys/shipped-app`` (or a model fine-tuned on this library by
 ``mediamind train-recsys``, stored in ``<library>/recsys-model``): the FM-Intent model trained on
 MovieLens 100K with **384-d MiniLM content vectors**. The committed ``models/recsys/shipped``
 model cannot be used here: its content projection takes the 128-d ML-100K featurisation (genre
@@ -81,6 +81,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from core import registry
 from core.db import utcnow
 from core.errors import ModelError
 from core.library import Library
@@ -94,7 +95,7 @@ F32 = NDArray[np.float32]
 
 MODEL_ENV = "MEDIAMIND_RECSYS_MODEL"
 LIBRARY_MODEL_DIRNAME = "recsys-model"
-SHIPPED_APP_DIR = Path(__file__).resolve().parents[2] / "models" / "recsys" / "shipped-app"
+SHIPPED_APP_DIR = registry.shipped_dir(registry.RECSYS_APP)
 CONTENT_DIM = 384
 
 QUICK_MAX_SECONDS = 600.0
@@ -223,13 +224,17 @@ def default_model_dir(lib: Library) -> Path:
 
     Returns:
         ``<library>/recsys-model`` (from ``mediamind train-recsys``) when present, else
-        ``$MEDIAMIND_RECSYS_MODEL`` when set, else ``models/recsys/shipped-app``.
+        ``$MEDIAMIND_RECSYS_MODEL`` when set, else the shipped one
+        (``core/data/recsys/shipped-app``, checked against its sha256s in :mod:`core.registry`).
+
+    Raises:
+        ModelError: The shipped model's files are missing or damaged.
     """
     own = lib.directory / LIBRARY_MODEL_DIRNAME
     if (own / "config.json").is_file():
         return own
     env = os.environ.get(MODEL_ENV)
-    return Path(env).expanduser() if env else SHIPPED_APP_DIR
+    return Path(env).expanduser() if env else registry.shipped_model_dir(registry.RECSYS_APP)
 
 
 @dataclass
@@ -260,7 +265,7 @@ def load_model(model_dir: Path, *, threads: int = 1) -> tuple[Recommender, str]:
     if not config.is_file():
         raise ModelError(
             f"No recommender model at {path}.",
-            fix="Restore models/recsys/shipped-app (python -m models.recsys.app_model ml100k) "
+            fix="Restore core/data/recsys/shipped-app (python -m models.recsys.app_model ml100k) "
             f"or unset {MODEL_ENV}.",
         )
     mtime = config.stat().st_mtime
@@ -273,7 +278,7 @@ def load_model(model_dir: Path, *, threads: int = 1) -> tuple[Recommender, str]:
         raise ModelError(
             f"The recommender {rec.config.name} at {path} takes {rec.config.content_dim}-d "
             f"content vectors; library items have {CONTENT_DIM}-d MiniLM embeddings.",
-            fix="Use models/recsys/shipped-app (trained on MiniLM content), not "
+            fix="Use core/data/recsys/shipped-app (trained on MiniLM content), not "
             "models/recsys/shipped (ML-100K features).",
         )
     digest = hashlib.sha256()

@@ -29,16 +29,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from core.embedding import (
-    FP32_FILENAME,
-    INT8_FILENAME,
-    Embedder,
-    EmbeddingConfig,
-    QuantSettings,
-    build_embedding_model,
-    default_threads,
-    locate_source_zip,
-)
+from core.embedding import FP32_FILENAME, INT8_FILENAME, Embedder, EmbeddingConfig, default_threads
+from models.embedding.build import QuantSettings, build_embedding_model, locate_source_zip
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "retrieval" / "qmsum"
 PASSAGE_WORDS = 75  # ~30 s of speech at 150 words/min, the chunk size the app indexes

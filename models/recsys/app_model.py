@@ -2,9 +2,9 @@
 
 The committed ``models/recsys/shipped`` model featurises an item as 128 numbers (ML-100K genre
 flags, release-year bucket, hashed title words). A library item has none of those; what the app
-has is a MiniLM text embedding (``core.embedding.Embedder``, 384-d). So the app ships a second
-model, ``models/recsys/shipped-app``, trained with the same split, seeds, early stopping and
-checks on ML-100K, but with each film's content vector = the MiniLM embedding of
+has is a MiniLM text embedding (``core.embedding.Embedder``, 384-d). So the app ships a
+second model, ``core/data/recsys/shipped-app``, trained with the same split, seeds, early
+stopping and checks on ML-100K, but with each film's content vector = the MiniLM embedding of
 ``"<title>. <genre>, <genre>"`` (:func:`item_text`) and **content-only**: no film gets a trained
 id row, in training or evaluation, because no library item has one either (the ML-100K
 "cold item" is the app's normal case). Its content projection takes 384-d input, so a library
@@ -35,6 +35,7 @@ import torch
 from numpy.typing import NDArray
 
 from core.recommend.config import IntentSpec, RecommenderConfig
+from core.registry import RECSYS_APP, shipped_dir
 from models.recsys.data import Catalogue, Split, build_split
 from models.recsys.export import NOTICE, export
 from models.recsys.model import HParams
@@ -48,7 +49,9 @@ from models.recsys.train import (
 
 log = logging.getLogger(__name__)
 
-APP_DIR = Path(__file__).resolve().parent / "shipped-app"
+# The app loads this model through core.registry (RECSYS_APP, sha256-pinned): a re-export
+# here must update those checksums (`sha256sum core/data/recsys/shipped-app/*`).
+APP_DIR = shipped_dir(RECSYS_APP)
 DEFAULT_BUILD = Path("build") / "recsys" / "app"
 LIBRARY_MODEL_DIRNAME = "recsys-model"
 CONTENT_DIM = 384
@@ -518,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
-    p = sub.add_parser("ml100k", help="train on ML-100K and export to models/recsys/shipped-app")
+    p = sub.add_parser("ml100k", help="train on ML-100K and export to core/data/recsys/shipped-app")
     p.add_argument("--data", type=Path, default=None, help="ml-100k directory")
     p.add_argument("--out", type=Path, default=APP_DIR)
     p.add_argument("--build", type=Path, default=DEFAULT_BUILD)
@@ -533,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("library", help="fine-tune on a library's event log")
     p.add_argument("--library", type=Path, required=True)
     p.add_argument("--epochs", type=int, default=30)
-    p = sub.add_parser("export", help="export a checkpoint to models/recsys/shipped-app")
+    p = sub.add_parser("export", help="export a checkpoint to core/data/recsys/shipped-app")
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_BUILD / "hier-seed0.pt")
     p.add_argument("--out", type=Path, default=APP_DIR)
     p.add_argument("--build", type=Path, default=DEFAULT_BUILD)

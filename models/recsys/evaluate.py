@@ -34,10 +34,6 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 F64 = NDArray[np.float64]
 
 
-def _histories(split: Split, cases: Sequence[EvalCase]) -> list[NDArray[np.int64]]:
-    return [c.inputs.items for c in cases]
-
-
 def _interaction_matrix(split: Split, histories: Sequence[NDArray[np.int64]]) -> F64:
     x = np.zeros((len(histories), split.n_items + 1), dtype=np.float64)
     for r, items in enumerate(histories):

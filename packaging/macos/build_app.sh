@@ -32,7 +32,7 @@ fi
 # across Macs of the same architecture (GGML_NATIVE is off for Apple targets by default).
 export MEDIAMIND_BUNDLE_MODELS="$here/build/bundle-models"
 MEDIAMIND_MODELS="$MEDIAMIND_BUNDLE_MODELS" "$PY" -c \
-    'from core.embedding import ensure_embedding_model; ensure_embedding_model()'
+    'from models.embedding.build import ensure_embedding_model; ensure_embedding_model()'
 "$PY" -m PyInstaller --noconfirm --workpath build/pyinstaller --distpath dist packaging/mediamind.spec
 
 version="$(dist/MediaMind.app/Contents/MacOS/mediamind --version | awk '{print $2}')"

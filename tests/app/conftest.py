@@ -77,7 +77,7 @@ def embedding_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     models.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MEDIAMIND_MODELS", str(models))
-        from core.embedding import ensure_embedding_model
+        from models.embedding.build import ensure_embedding_model
 
         return ensure_embedding_model()
 

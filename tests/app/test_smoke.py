@@ -24,7 +24,7 @@ def gui_env(tmp_path: Path) -> dict[str, str]:
 def test_gui_smoke_exits_0(tmp_path: Path) -> None:
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "core.cli", "gui", "--library", str(tmp_path / "lib"), "--smoke"],
+        [sys.executable, "-m", "mediamind", "gui", "--library", str(tmp_path / "lib"), "--smoke"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -43,7 +43,7 @@ def test_gui_smoke_fails_with_the_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     proc = subprocess.run(
-        [sys.executable, "-m", "core.cli", "--library", str(blocker), "gui", "--smoke"],
+        [sys.executable, "-m", "mediamind", "--library", str(blocker), "gui", "--smoke"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -59,8 +59,8 @@ def test_start_up_loads_no_model(tmp_path: Path) -> None:
     script = (
         "import sys; from app.main import main\n"
         f"rc = main(['--library', {str(tmp_path / 'lib')!r}, '--smoke'])\n"
-        "heavy = [m for m in ('onnxruntime', 'faster_whisper', 'ctranslate2', 'core.embedding',"
-        " 'core.transcribe', 'tokenizers') if m in sys.modules]\n"
+        "heavy = [m for m in ('onnxruntime', 'faster_whisper', 'ctranslate2',"
+        " 'core.embedding', 'core.transcribe', 'tokenizers') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
         "sys.exit(rc)\n"
     )

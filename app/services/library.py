@@ -1,0 +1,123 @@
+"""Listing, transcripts and export of one library."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.services.connection import LazyLibrary, no_attachment
+from app.services.records import LibraryItem, TranscriptLine
+
+if TYPE_CHECKING:
+    from core.library import Library
+
+
+class LibraryService:
+    """Listing, transcripts and export for one library directory.
+
+    The database is opened on first use (so it can happen in a worker). Calls are serialised
+    by the library's own lock; the ingest process and the search worker use their own
+    connections (SQLite WAL lets them read while ingest writes).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        """Bind to ``directory``; nothing is opened yet."""
+        self.directory = Path(directory).expanduser()
+        self._connection: LazyLibrary[None] = LazyLibrary(self.directory, no_attachment)
+
+    @property
+    def jobs_file(self) -> Path:
+        """Where the job queue is persisted."""
+        return self.directory / "jobs.json"
+
+    def library(self) -> Library:
+        """The open library (opened, created and migrated on first call).
+
+        Raises:
+            LibraryError: The directory or database cannot be used.
+        """
+        with self._connection.lock:
+            return self._connection.open()[0]
+
+    def items(self) -> list[LibraryItem]:
+        """Every item, oldest first, with its topics, mood and rating once annotated."""
+        from core.annotate.store import library_facets
+
+        lib = self.library()
+        facets = library_facets(lib)
+        items = []
+        for i in lib.items():
+            status, error = lib.shown_status(i)  # 'interrupted' when its ingest died
+            items.append(
+                LibraryItem.from_core(replace(i, status=status, error=error), facets.get(i.id))
+            )
+        return items
+
+    def item(self, item_id: int) -> LibraryItem:
+        """One item.
+
+        Raises:
+            NotFoundError: There is no such item.
+        """
+        return LibraryItem.from_core(self.library().get_item(item_id))
+
+    def transcript(self, item_id: int) -> list[TranscriptLine]:
+        """An item's transcript segments."""
+        return [TranscriptLine(s.start, s.end, s.text) for s in self.library().segments(item_id)]
+
+    def export(self, item_id: int, fmt: str) -> str:
+        """An item's transcript as SRT, WebVTT or plain text."""
+        from core.transcript import to_srt, to_txt, to_vtt
+
+        render = {"srt": to_srt, "vtt": to_vtt, "txt": to_txt}[fmt]
+        return render(self.library().segments(item_id))
+
+    def export_to(self, item_id: int, fmt: str, target: Path) -> None:
+        """Write an export to ``target`` (atomically)."""
+        text = self.export(item_id, fmt)
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+
+    def mark_interrupted(self, item_id: int, reason: str) -> None:
+        """Record that an ingest was cancelled, so the item does not stay 'ingesting'."""
+        lib = self.library()
+        item = lib.get_item(item_id)
+        if item.status == "ingesting":
+            lib.mark_failed(item_id, reason)
+
+    def discover(self, paths: Iterable[Path]) -> list[Path]:
+        """Expand files and folders into the files ingest would take (folders recursively)."""
+        from core.ingest import discover
+
+        files, missing = discover(paths)
+        return files + [m.path for m in missing]
+
+    def changed_files(self, paths: Iterable[Path]) -> list[Path]:
+        """Like :meth:`discover`, without files stored unchanged (same size and mtime)."""
+        lib = self.library()
+        out = []
+        for path in self.discover(paths):
+            item = lib.item_by_path(str(path))
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if (
+                item
+                and item.status == "ready"
+                and (item.size, item.mtime)
+                == (
+                    st.st_size,
+                    st.st_mtime,
+                )
+            ):
+                continue
+            out.append(path)
+        return out
+
+    def close(self) -> None:
+        """Close the database."""
+        self._connection.close()

@@ -1,0 +1,82 @@
+"""Hybrid search over one library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.services.connection import LazyLibrary
+from app.services.records import SearchHit, marked_to_html
+
+if TYPE_CHECKING:
+    from core.library import Library
+    from core.search import Searcher
+
+
+def _searcher(library: Library) -> Searcher:
+    from core.search import Searcher
+
+    return Searcher(library)
+
+
+class SearchService:
+    """Hybrid search; the first query loads the embedding model (call it from a worker)."""
+
+    def __init__(self, directory: Path) -> None:
+        """Bind to a library directory; the searcher gets its own connection on first use."""
+        self.directory = Path(directory).expanduser()
+        self._connection: LazyLibrary[Searcher] = LazyLibrary(self.directory, _searcher)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the searcher (and so the model) exists yet."""
+        return self._connection.is_open
+
+    def search(
+        self,
+        query: str,
+        kind: str | None = None,
+        k: int = 20,
+        *,
+        topic: str | None = None,
+        mood: str | None = None,
+        max_rating: str | None = None,
+    ) -> list[SearchHit]:
+        """The best ``k`` moments for ``query``, with optional facets.
+
+        Args:
+            query: What to look for.
+            kind: Only this kind of media.
+            k: How many moments.
+            topic: Only items tagged with this topic.
+            mood: Only items with this mood.
+            max_rating: Only items rated at most this (unrated items are left out).
+        """
+        from core.search import SearchFilters
+
+        with self._connection.lock:
+            _, searcher = self._connection.open()
+            filters = SearchFilters(
+                kinds=(kind,) if kind else (),
+                topics=(topic,) if topic else (),
+                moods=(mood,) if mood else (),
+                max_rating=max_rating,
+            )
+            results = searcher.search(query, k=k, filters=filters)
+        return [
+            SearchHit(
+                r.media_id,
+                r.title,
+                r.kind,
+                r.start,
+                r.end,
+                r.text,
+                marked_to_html(r.marked),
+                r.score,
+            )
+            for r in results
+        ]
+
+    def close(self) -> None:
+        """Close the searcher's connection."""
+        self._connection.close()

@@ -55,7 +55,7 @@ def store_translation(
     embed: Callable[[list[str]], Any] | None,
 ) -> None:
     """Replace an item's translation and re-embed its chunks from it, in one transaction."""
-    from core.search import write_vectors
+    from core.vectors import write_vectors
 
     chunks = library.chunks(item_id)
     texts = [

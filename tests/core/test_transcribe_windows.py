@@ -182,12 +182,12 @@ class _LoopingFirstPass(_WindowDecoder):
         self.frames: list[tuple[int, int]] = []
 
     def _run(self, feats, windows, frames, options, tokenizer):  # type: ignore[no-untyped-def]
-        outputs = super()._run(feats, windows, frames, options, tokenizer)
+        outputs, languages = super()._run(feats, windows, frames, options, tokenizer)
         self.frames.append((frames, len(windows)))
         if frames < 3000:
             loop = {"text": " you" * 80, "words": [], "start": 0.0, "end": 1.0}
             outputs[1] = [loop]
-        return outputs
+        return outputs, languages
 
 
 def test_a_window_that_loops_is_decoded_again_padded_to_30_seconds(

@@ -277,3 +277,63 @@ def test_transcript_formats_show_speakers_only_when_there_are_several() -> None:
     assert "Dana" not in to_txt(single, names) and "<v" not in to_vtt(single, names)
     assert json.loads(to_json(single, names))[0]["speaker"] == "Dana"
     assert json.loads(to_json([Segment(0, 1, "x")]))[0]["speaker"] is None
+
+
+# -- end to end through the command line ----------------------------------------------------
+
+
+def _write_wav(path: Path, audio: np.ndarray) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_cli_ingest_names_speakers_in_transcripts_and_search(tmp_path: Path) -> None:
+    from tests.core.test_cli import mm
+
+    a = clip("fleurs-en-005")
+    b = decode_audio(require_shared("speech", "librispeech", "2412-153948-0000.flac"))
+    ha, hb = a.shape[0] // 2, b.shape[0] // 2
+    audio, _ = turns_of((0, a[:ha]), (1, b[:hb]), (0, a[ha:]), (1, b[hb:]))
+    media = tmp_path / "media"
+    media.mkdir()
+    _write_wav(media / "talk.wav", audio)
+    lib = tmp_path / "lib"
+    out = mm("ingest", str(media / "talk.wav"), "--threads", "2", library=lib)
+    assert out.returncode == 0, out.stderr
+    profiles = json.loads(mm("speakers", "--json", library=lib).stdout)
+    assert len(profiles) == 2 and all(p["items"] == 1 for p in profiles)
+    assert {p["name"] for p in profiles} == {f"Speaker {p['id']}" for p in profiles}
+    rows = json.loads(mm("transcript", "1", "--format", "json", library=lib).stdout)
+    assert {r["speaker"] for r in rows} == {p["name"] for p in profiles}
+    first = rows[0]["speaker"]
+    pid = next(p["id"] for p in profiles if p["name"] == first)
+    assert mm("speakers", "rename", str(pid), "Dana", library=lib).returncode == 0
+    vtt = mm("transcript", "1", "--format", "vtt", library=lib).stdout
+    assert "<v Dana>" in vtt
+    txt = mm("transcript", "1", library=lib).stdout
+    assert "Dana: " in txt
+    # A second file with only the second voice: its profile is the one from the first file.
+    _write_wav(media / "reading.wav", b)
+    assert mm("ingest", str(media / "reading.wav"), library=lib).returncode == 0
+    profiles = json.loads(mm("speakers", "--json", library=lib).stdout)
+    assert sorted(p["items"] for p in profiles) == [1, 2]
+    query = "reader excuse antecedents native country"
+    every = json.loads(mm("search", query, "--json", library=lib).stdout)
+    assert {h["media_id"] for h in every} == {1, 2}
+    hits = json.loads(mm("search", query, "--json", "--speaker", "dana", library=lib).stdout)
+    assert hits and {h["media_id"] for h in hits} == {1}
+    assert all("Dana" in h["speakers"] for h in hits)
+    missing = mm("search", query, "--speaker", "Nobody", library=lib)
+    assert missing.returncode == 1 and "no speaker called 'Nobody'" in missing.stderr
+    # Without diarization the same file has no speakers.
+    lib2 = tmp_path / "lib2"
+    assert mm("ingest", str(media), "--no-speakers", library=lib2).returncode == 0
+    rows = json.loads(mm("transcript", "1", "--format", "json", library=lib2).stdout)
+    assert rows and all(r["speaker"] is None for r in rows)
+    assert json.loads(mm("speakers", "--json", library=lib2).stdout) == []

@@ -337,3 +337,24 @@ def test_cli_ingest_names_speakers_in_transcripts_and_search(tmp_path: Path) -> 
     rows = json.loads(mm("transcript", "1", "--format", "json", library=lib2).stdout)
     assert rows and all(r["speaker"] is None for r in rows)
     assert json.loads(mm("speakers", "--json", library=lib2).stdout) == []
+
+
+def test_a_copy_reusing_a_transcript_gets_the_same_voices(tmp_path: Path) -> None:
+    from core.library import ItemMetadata
+    from core.speakers import hooks
+
+    rng = np.random.default_rng(1)
+    voices = [_voice(0, rng.normal(size=256)), _voice(1, rng.normal(size=256))]
+    segs = [Segment(0, 2, "Hello.", None, 0), Segment(2, 4, "Hi.", None, 1)]
+    meta = ItemMetadata("d" * 64, 10, 1.0, 4.0, "wav", "pcm", "audio", "t", "en", "whisper:x")
+    with Library(tmp_path / "lib") as lib:
+        first = lib.upsert_pending("/a.wav", "a", "audio")
+        diar = Diarization([Turn(0, 2, 0), Turn(2, 4, 1)], voices)
+        lib.store_transcript(first, meta, segs, on_complete=hooks.on_complete(lib, first, diar))
+        copy = lib.upsert_pending("/b.wav", "b", "audio")
+        lib.store_transcript(
+            copy, meta, lib.segments(first), on_complete=hooks.reused(lib, "d" * 64, copy)
+        )
+        assert speaker_names(lib.db, copy) == speaker_names(lib.db, first)
+        assert len(set(speaker_names(lib.db, first).values())) == 2
+        assert [p.items for p in list_profiles(lib.db)] == [2, 2]

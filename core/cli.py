@@ -84,6 +84,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             prefer_subtitles=args.prefer_subtitles,
             threads=args.threads,
             translate=args.translate,
+            speakers=not args.no_speakers,
         )
         for ev in ingest(lib, args.paths, options):
             tag = f"({ev.index}/{ev.total}) {ev.path.name}"
@@ -133,11 +134,13 @@ def cmd_library(args: argparse.Namespace) -> int:
 
 def cmd_transcript(args: argparse.Namespace) -> int:
     """``mediamind transcript``: print one item's transcript."""
+    from core.speakers.profiles import speaker_names
     from core.transcript import to_json, to_srt, to_txt, to_vtt
 
     with _library(args, check=False) as lib:
         item = lib.get_item(args.id)
         segments = lib.segments(item.id)
+        names = speaker_names(lib.db, item.id)
         if args.translation:
             from core.translation import translation
 
@@ -167,7 +170,7 @@ def cmd_transcript(args: argparse.Namespace) -> int:
             fix=f"Run 'mediamind ingest {item.path}' to finish it.",
         )
     render = {"txt": to_txt, "srt": to_srt, "vtt": to_vtt, "json": to_json}[args.format]
-    sys.stdout.write(render(segments))
+    sys.stdout.write(render(segments, names))
     return 0
 
 
@@ -185,6 +188,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         max_rating=args.max_rating,
     )
     with _library(args) as lib:
+        if args.speaker:
+            from dataclasses import replace
+
+            from core.speakers.profiles import find_profile
+
+            ids = tuple(find_profile(lib.db, name) for name in args.speaker)
+            filters = replace(filters, speakers=ids)
         results = Searcher(lib).search(args.query, k=args.k, filters=filters)
     if args.json:
         print(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
@@ -195,8 +205,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     from core.search import mark_terms, query_terms
 
     for r in results:
+        who = f"  {', '.join(printable(s) for s in r.speakers)}" if r.speakers else ""
         print(
             f"[{printable(r.title)} @ {r.start_display}\u2013{r.end_display}]  (item {r.media_id})"
+            + who
         )
         print(
             "   "
@@ -644,6 +656,9 @@ def build_parser(
         help="use a same-named .srt/.vtt beside a media file instead of transcribing",
     )
     p.add_argument("--threads", type=int, default=None, help="CPU threads for transcription")
+    p.add_argument(
+        "--no-speakers", action="store_true", help="do not find who speaks (diarization)"
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("library", help="list the items in the library")
@@ -687,7 +702,14 @@ def build_parser(
         type=str.upper,
         help="only items rated at most this (family filter; unrated items are left out)",
     )
+    p.add_argument(
+        "--speaker", action="append", metavar="NAME", help="only where this speaker talks"
+    )
     p.set_defaults(func=cmd_search)
+
+    from core.speakers.cli import register as register_speakers
+
+    register_speakers(sub)
 
     p = sub.add_parser("ask", help="answer a question from the library, citing timestamps")
     p.add_argument("question", metavar="QUESTION")

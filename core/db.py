@@ -383,6 +383,41 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        10,
+        "speaker profiles and per-segment speakers",
+        """
+        -- A voice known across the library. ``name`` is NULL until the user names it (shown
+        -- as 'Speaker <id>'); a named profile is never re-pointed, re-named or moved by
+        -- ingest. ``centroid`` is a float32 unit vector (GE2E, 256-d), the seconds-weighted
+        -- mean of the item voices matched to it.
+        CREATE TABLE speaker_profiles (
+            id INTEGER PRIMARY KEY,
+            name TEXT,
+            centroid BLOB NOT NULL,
+            seconds REAL NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            named_at TEXT
+        );
+        CREATE UNIQUE INDEX speaker_profiles_name ON speaker_profiles(name COLLATE NOCASE)
+            WHERE name IS NOT NULL;
+
+        -- The voices diarization found in one item: item-local label (as in
+        -- segments.speaker) -> profile, with the voice's own centroid and seconds of speech.
+        CREATE TABLE item_speakers (
+            media_id INTEGER NOT NULL REFERENCES media_items(id) ON DELETE CASCADE,
+            label INTEGER NOT NULL,
+            profile_id INTEGER NOT NULL REFERENCES speaker_profiles(id),
+            centroid BLOB NOT NULL,
+            seconds REAL NOT NULL,
+            PRIMARY KEY (media_id, label)
+        );
+        CREATE INDEX item_speakers_profile ON item_speakers(profile_id);
+
+        -- Item-local speaker label of a segment; NULL when the item was not diarized.
+        ALTER TABLE segments ADD COLUMN speaker INTEGER;
+        """,
+    ),
 ]
 
 

@@ -29,6 +29,7 @@ from core.language import AUTO, LanguageRouter, RoutedInfo
 from core.library import ItemMetadata, Library
 from core.media import MEDIA_EXTENSIONS, SUBTITLE_EXTENSIONS, decode_audio, probe
 from core.registry import sha256_file
+from core.speakers import hooks as speaker_hooks
 from core.transcribe import Transcriber
 from core.transcript import Segment, read_subtitles
 
@@ -87,6 +88,7 @@ class IngestOptions:
     # Finished ~30 s chunks embedded and committed together while a file is transcribed
     # (about 2 minutes of audio): each commit makes them searchable mid-file.
     batch_chunks: int = 4
+    speakers: bool = True  # diarize transcribed audio and match voices to speaker profiles
 
 
 def _link_problem(path: Path) -> str | None:
@@ -402,6 +404,12 @@ class _Ingestor:
         elif (reuse := self._reuse_transcript(digest, item_id)) is not None:
             segments, source, language = reuse
             meta = metadata(segments[-1].end if segments else 0, language, source)
+            on_complete = speaker_hooks.reused(self.library, digest, item_id)
+            chunks = self.library.store_transcript(
+                item_id, meta, segments, self.embed, on_complete=on_complete
+            )
+            yield 1.0, len(chunks)
+            return
         else:
             yield from self._transcribe(path, item_id, info.duration, metadata)
             return
@@ -419,6 +427,16 @@ class _Ingestor:
         transcriber = self.transcriber()
         audio = decode_audio(path, probed_duration)
         duration = audio.shape[0] / 16_000
+        speakers = None
+        share = speaker_hooks.PROGRESS_SHARE if self.options.speakers else 0.0
+        if self.options.speakers:
+            steps = speaker_hooks.diarize_steps(audio, transcriber.threads)
+            while True:  # who speaks when, before the words, so each segment is stored once
+                try:
+                    yield share * next(steps), 0
+                except StopIteration as finished:
+                    speakers = finished.value
+                    break
         tinfo, gen = transcriber.transcribe(audio, self.options.language)
         writer = self.library.transcript_writer(
             item_id,
@@ -427,14 +445,16 @@ class _Ingestor:
             batch_chunks=self.options.batch_chunks,
         )
         for seg in gen:
-            writer.add([seg])
-            yield (min(seg.end / duration, 0.999) if duration else 0.0), writer.indexed
+            writer.add(speaker_hooks.label([seg], speakers))
+            done = min(seg.end / duration, 0.999) if duration else 0.0
+            yield share + (1 - share) * done, writer.indexed
         # Routing settles the language and model only once every window is decoded.
         writer.meta = replace(
             writer.meta,
             language=tinfo.language,
             transcript_source=_model_id(transcriber, tinfo),
         )
+        writer.on_complete = speaker_hooks.on_complete(self.library, item_id, speakers)
         writer.finish()
         if self.options.translate and tinfo.language != "en":
             self._translate(item_id, audio, tinfo.language)

@@ -292,6 +292,8 @@ class Library:
         meta: ItemMetadata,
         segments: Sequence[Segment],
         embed: Callable[[list[str]], Any] | None = None,
+        *,
+        on_complete: Callable[[], None] | None = None,
     ) -> list[Chunk]:
         """Replace an item's segments, chunks and vectors and mark it ready, in one transaction.
 
@@ -301,13 +303,17 @@ class Library:
             segments: The full transcript.
             embed: Turns chunk texts into vectors (called before the transaction starts, so
                 the write lock is held only for the writes).
+            on_complete: More writes that belong to the item's completion (its speakers),
+                run inside the same transaction.
 
         Returns:
             The new chunks, with their ids and neighbour links.
         """
         spans = make_chunks(segments)
         vectors = embed([c.text for c in spans]) if embed is not None and spans else None
-        return self._replace_transcript(item_id, meta, segments, spans, vectors)
+        return self._replace_transcript(
+            item_id, meta, segments, spans, vectors, on_complete=on_complete
+        )
 
     def transcript_writer(
         self,
@@ -354,6 +360,8 @@ class Library:
         segments: Sequence[Segment],
         spans: Sequence[ChunkSpan],
         vectors: Any,
+        *,
+        on_complete: Callable[[], None] | None = None,
     ) -> list[Chunk]:
         """Swap an item's rows for a complete transcript and mark it ready, in one transaction."""
         with self.db.atomic():
@@ -363,16 +371,18 @@ class Library:
             ids = self._insert_chunk_rows(item_id, spans, None)
             if vectors is not None:
                 self._write_vectors(item_id, meta.kind, ids, vectors)
+            if on_complete is not None:
+                on_complete()
             self._write_metadata(item_id, meta, complete=True)
             self._bump_content_version()
         return self.chunks(item_id)
 
     def _insert_segments(self, item_id: int, segments: Sequence[Segment], first_idx: int) -> None:
         self.db.executemany(
-            "INSERT INTO segments (media_id, idx, start, end, text, words) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO segments (media_id, idx, start, end, text, words, speaker) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (item_id, first_idx + i, s.start, s.end, s.text, _words_json(s.words))
+                (item_id, first_idx + i, s.start, s.end, s.text, _words_json(s.words), s.speaker)
                 for i, s in enumerate(segments)
             ],
         )
@@ -450,11 +460,12 @@ class Library:
     def segments(self, item_id: int) -> list[Segment]:
         """Return an item's transcript segments in order."""
         rows = self.db.query(
-            "SELECT start, end, text, words FROM segments WHERE media_id=? ORDER BY idx",
+            "SELECT start, end, text, words, speaker FROM segments WHERE media_id=? ORDER BY idx",
             (item_id,),
         )
         return [
-            Segment(r["start"], r["end"], r["text"], _words_from_json(r["words"])) for r in rows
+            Segment(r["start"], r["end"], r["text"], _words_from_json(r["words"]), r["speaker"])
+            for r in rows
         ]
 
     def chunks(self, item_id: int) -> list[Chunk]:
@@ -540,6 +551,8 @@ class TranscriptWriter:
         self._cleared = False  # live: rows of an earlier run deleted
         self._finished = False
         self.indexed = 0  # chunks of this transcript that search finds
+        # Extra writes of the completing transaction (the item's speakers); set before finish.
+        self.on_complete: Callable[[], None] | None = None
 
     def add(self, segments: Sequence[Segment]) -> int:
         """Append segments; embed (and in live mode commit) a batch when one is full.
@@ -610,6 +623,7 @@ class TranscriptWriter:
                     self._segments,
                     self._spans,
                     self._vectors if self._embed is not None and self._spans else None,
+                    on_complete=self.on_complete,
                 )
                 self.indexed = len(self._spans)
             return
@@ -629,6 +643,8 @@ class TranscriptWriter:
             ids = lib._insert_chunk_rows(self.item_id, spans, self._last_chunk_id)
             if vectors is not None:
                 lib._write_vectors(self.item_id, self.meta.kind, ids, vectors)
+            if final and self.on_complete is not None:
+                self.on_complete()
             lib._write_metadata(self.item_id, self.meta, complete=final)
             lib._bump_content_version()
         self._segments_stored = seg_end

@@ -239,6 +239,55 @@ def shipped_model_dir(spec: ModelSpec) -> Path:
     return folder
 
 
+# The GE2E speaker encoder: resemblyzer's checkpoint is the source that
+# ``python -m models.speaker.export`` converts (torch is needed for that, so only there); the
+# converted float ONNX graph ships in the repository beside the code, so neither the app nor a
+# fresh ``make run`` needs torch or the wheel to diarize.
+SPEAKER_SOURCE = ModelSpec(
+    name="ge2e-resemblyzer",
+    task="speaker",
+    license="Apache-2.0",
+    packages=("resemblyzer",),
+    files=(
+        ModelFile(
+            "resemblyzer/pretrained.pt",
+            "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",
+            17090379,
+        ),
+    ),
+    description="GE2E speaker encoder (resemblyzer); source of the shipped ONNX graph",
+    install_hint="pip install --no-deps resemblyzer",
+)
+SPEAKER_ENCODER_FILE = ModelFile(
+    "ge2e-speaker.onnx", "a8aab563afb7e7dc913d39416b60c1deaace1a15513b1b7efe24026ba21a14a6", 5700243
+)
+SPEAKER_ENCODER = ModelSpec(
+    name="ge2e-speaker",
+    task="speaker",
+    license="Apache-2.0",
+    packages=(),
+    files=(SPEAKER_ENCODER_FILE,),
+    description="GE2E speaker encoder, float ONNX (shipped in models/speaker/shipped)",
+    install_hint="git checkout models/speaker/shipped (or python -m models.speaker.export)",
+)
+
+
+def shipped_speaker_dir() -> Path:
+    """Where the converted speaker encoder lives: beside the code (also in the packaged app)."""
+    return Path(__file__).resolve().parents[1] / "models" / "speaker" / "shipped"
+
+
+def speaker_encoder_path() -> Path:
+    """Return the verified shipped speaker encoder graph.
+
+    Raises:
+        ModelError: The file is missing or damaged.
+    """
+    path = shipped_speaker_dir() / SPEAKER_ENCODER_FILE.path
+    verify_file(path, SPEAKER_ENCODER_FILE, SPEAKER_ENCODER)
+    return path
+
+
 WHISPER_CHOICES = ("tiny.en", "base")
 
 

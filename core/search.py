@@ -232,6 +232,8 @@ class SearchFilters:
     topics: tuple[str, ...] = ()
     moods: tuple[str, ...] = ()
     max_rating: str | None = None
+    # Speaker profile ids: items where one of them speaks, then only chunks where they do.
+    speakers: tuple[int, ...] = ()
 
     def sql(self, media: str = "m") -> tuple[str, list[Any]]:
         """A WHERE fragment over ``media_items`` (aliased ``media``) and its parameters."""
@@ -263,6 +265,12 @@ class SearchFilters:
                     f"t.status != 'rejected' AND t.value IN ({','.join('?' * len(values))}))"
                 )
                 params.extend((kind, *values))
+        if self.speakers:
+            parts.append(
+                f"{media}.id IN (SELECT s.media_id FROM item_speakers s WHERE s.profile_id "
+                f"IN ({','.join('?' * len(self.speakers))}))"
+            )
+            params.extend(self.speakers)
         return (" AND ".join(parts) or "1"), params
 
     def vec_sql(self) -> tuple[str, list[Any]]:
@@ -287,6 +295,7 @@ class SearchResult:
     score: float
     vector_rank: int | None
     bm25_rank: int | None
+    speakers: tuple[str, ...] = ()  # who speaks in the chunk, most speech first
 
     @property
     def start_display(self) -> str:
@@ -311,6 +320,8 @@ class SearchResult:
             "marked": self.marked,
             "score": round(self.score, 6),
             "chunk_id": self.chunk_id,
+            "speaker": self.speakers[0] if self.speakers else None,
+            "speakers": list(self.speakers),
         }
 
 
@@ -584,7 +595,13 @@ class Searcher:
             fused[cid] = fused.get(cid, 0.0) + s.vector_weight / (s.rrf_k + rank)
         for rank, cid in enumerate(bm25_ranks, start=1):
             fused[cid] = fused.get(cid, 0.0) + s.bm25_weight / (s.rrf_k + rank)
-        best = sorted(fused, key=lambda c: -fused[c])[:k]
+        ranked = sorted(fused, key=lambda c: -fused[c])
+        if filters.speakers:
+            from core.speakers.profiles import chunk_has_speaker
+
+            spoken = chunk_has_speaker(self.library.db, ranked, filters.speakers)
+            ranked = [c for c in ranked if c in spoken]
+        best = ranked[:k]
         results = self._materialise(best, fused, vec_ranks, bm25_ranks, terms)
         self._results.put(key, results)
         return results
@@ -859,6 +876,9 @@ class Searcher:
             ids,
         )
         by_id = {r["id"]: r for r in rows}
+        from core.speakers.profiles import chunk_speakers
+
+        voices = chunk_speakers(self.library.db, ids)
         vrank = {c: i for i, c in enumerate(vec, start=1)}
         brank = {c: i for i, c in enumerate(bm25, start=1)}
         return [
@@ -874,6 +894,7 @@ class Searcher:
                 score=fused[c],
                 vector_rank=vrank.get(c),
                 bm25_rank=brank.get(c),
+                speakers=tuple(voices.get(c, ())),
             )
             for c in ids
             if c in by_id

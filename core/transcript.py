@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,12 +26,17 @@ class Word:
 
 @dataclass(frozen=True)
 class Segment:
-    """A timed span of transcript text (a Whisper segment or a subtitle cue)."""
+    """A timed span of transcript text (a Whisper segment or a subtitle cue).
+
+    ``speaker`` is the item-local speaker label from diarization (0 = the first voice), or
+    ``None`` when the item was not diarized; the library maps labels to speaker profiles.
+    """
 
     start: float
     end: float
     text: str
     words: tuple[Word, ...] | None = None
+    speaker: int | None = None
 
 
 @dataclass(frozen=True)
@@ -127,38 +132,72 @@ def _srt_cue_text(text: str) -> str:
     return cue
 
 
-def to_srt(segments: Iterable[Segment]) -> str:
-    """Render segments as SubRip (.srt)."""
+SpeakerNames = Mapping[int, str]
+
+
+def _shown_speakers(segments: Sequence[Segment], names: SpeakerNames | None) -> SpeakerNames:
+    """Names to print: only when the item has more than one speaker (one voice adds nothing)."""
+    if not names:
+        return {}
+    used = {s.speaker for s in segments if s.speaker is not None and s.text.strip()}
+    return names if len({names.get(u, "") for u in used}) > 1 else {}
+
+
+def to_srt(segments: Iterable[Segment], speakers: SpeakerNames | None = None) -> str:
+    """Render segments as SubRip (.srt), with a ``Name:`` prefix when speakers differ."""
+    segs = [s for s in segments if s.text.strip()]
+    shown = _shown_speakers(segs, speakers)
     out = []
-    for n, seg in enumerate((s for s in segments if s.text.strip()), start=1):
+    for n, seg in enumerate(segs, start=1):
         end = max(seg.end, seg.start + 0.001)
-        text = _srt_cue_text(seg.text)
+        name = shown.get(seg.speaker) if seg.speaker is not None else None
+        text = f"{name}: {_srt_cue_text(seg.text)}" if name else _srt_cue_text(seg.text)
         out.append(f"{n}\n{_srt_time(seg.start)} --> {_srt_time(end)}\n{text}\n")
     return "\n".join(out)
 
 
-def to_vtt(segments: Iterable[Segment]) -> str:
-    """Render segments as WebVTT (.vtt)."""
+def to_vtt(segments: Iterable[Segment], speakers: SpeakerNames | None = None) -> str:
+    """Render segments as WebVTT (.vtt), with ``<v Name>`` voice spans when speakers differ."""
+    segs = [s for s in segments if s.text.strip()]
+    shown = _shown_speakers(segs, speakers)
     out = ["WEBVTT\n"]
-    for seg in segments:
-        if not seg.text.strip():
-            continue
+    for seg in segs:
         end = max(seg.end, seg.start + 0.001)
         start_s, end_s = _srt_time(seg.start).replace(",", "."), _srt_time(end).replace(",", ".")
         # "<", ">" and "&" are markup in WebVTT cue text.
         text = html.escape(_cue_text(seg.text), quote=False).replace("{", "&#123;")
+        name = shown.get(seg.speaker) if seg.speaker is not None else None
+        if name:
+            voice = html.escape(name, quote=False).replace(">", "&gt;")
+            text = f"<v {voice}>{text}"
         out.append(f"{start_s} --> {end_s}\n{text}\n")
     return "\n".join(out)
 
 
-def to_txt(segments: Iterable[Segment]) -> str:
+def to_txt(segments: Iterable[Segment], speakers: SpeakerNames | None = None) -> str:
     """Render segments as plain text, one line per segment with its start time."""
-    return "".join(f"[{format_timestamp(s.start)}] {s.text.strip()}\n" for s in segments)
+    segs = list(segments)
+    shown = _shown_speakers(segs, speakers)
+    lines = []
+    for s in segs:
+        name = shown.get(s.speaker) if s.speaker is not None else None
+        prefix = f"{name}: " if name else ""
+        lines.append(f"[{format_timestamp(s.start)}] {prefix}{s.text.strip()}\n")
+    return "".join(lines)
 
 
-def to_json(segments: Iterable[Segment]) -> str:
-    """Render segments (with word timings where known) as a JSON list."""
-    return json.dumps([asdict(s) for s in segments], ensure_ascii=False, indent=2)
+def to_json(segments: Iterable[Segment], speakers: SpeakerNames | None = None) -> str:
+    """Render segments (with word timings where known) as a JSON list.
+
+    ``speaker`` is the speaker's library-wide name (a profile's name, or ``Speaker N``), or
+    ``null`` for an item that was not diarized.
+    """
+    rows = []
+    for s in segments:
+        row = asdict(s)
+        row["speaker"] = (speakers or {}).get(s.speaker) if s.speaker is not None else None
+        rows.append(row)
+    return json.dumps(rows, ensure_ascii=False, indent=2)
 
 
 _TIME = re.compile(

@@ -14,13 +14,10 @@ import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from core.errors import DamagedLibraryError, DiskFullError, LibraryError, NotFoundError
 from core.paths import DB_FILENAME
-
-if TYPE_CHECKING:
-    from core.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +81,19 @@ def _copy(source: Any, dest_path: Path) -> None:
         raise
 
 
-def take_backup(db: Database, reason: str = "manual", keep: int | None = None) -> Path:
+class OpenDatabase(Protocol):
+    """What a backup reads from: an open library database (``core.db.Database``).
+
+    A protocol rather than the class itself, because the database takes a backup before each
+    migration and so depends on this module, not the other way round.
+    """
+
+    path: str
+    conn: Any
+    _lock: Any  # the RLock that serialises use of ``conn``
+
+
+def take_backup(db: OpenDatabase, reason: str = "manual", keep: int | None = None) -> Path:
     """Write a consistent copy of an open library database into its backups folder.
 
     Args:

@@ -76,6 +76,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             prefer_subtitles=args.prefer_subtitles,
             threads=args.threads,
             translate=args.translate,
+            multilingual_model=args.multilingual_model,
         )
         for ev in ingest(lib, args.paths, options):
             tag = f"({ev.index}/{ev.total}) {ev.path.name}"
@@ -548,6 +549,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="CODE",
         help="spoken language, e.g. de (default: detected per file)",
+    )
+    p.add_argument(
+        "--multilingual-model",
+        default="base",
+        metavar="base|DIR",
+        help="the model --model auto uses for speech that is not English (default base)",
     )
     p.add_argument(
         "--translate",

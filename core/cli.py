@@ -85,6 +85,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             threads=args.threads,
             translate=args.translate,
             speakers=not args.no_speakers,
+            multilingual_model=args.multilingual_model,
         )
         for ev in ingest(lib, args.paths, options):
             tag = f"({ev.index}/{ev.total}) {ev.path.name}"
@@ -644,6 +645,12 @@ def build_parser(
         default=None,
         metavar="CODE",
         help="spoken language, e.g. de (default: detected per file)",
+    )
+    p.add_argument(
+        "--multilingual-model",
+        default="base",
+        metavar="base|DIR",
+        help="the model --model auto uses for speech that is not English (default base)",
     )
     p.add_argument(
         "--translate",

@@ -231,7 +231,9 @@ class LanguageRouter:
             try:
                 multi = self._decoder(self.multilingual())
             except ModelError as exc:
-                # Without a multilingual model, transcribe as before (English) and say why.
+                if self.multilingual_name != MULTILINGUAL_MODEL:
+                    raise  # a model the user chose: say what is wrong with it
+                # Without base installed, transcribe as before (English) and say why.
                 log.warning("Language detection skipped: %s", exc)
                 multi = None
             if multi is not None:

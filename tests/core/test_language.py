@@ -107,3 +107,13 @@ def test_bad_language_choices_get_one_line_with_the_fix(tmp_path: Path, jfk: Pat
     with pytest.raises(UsageError, match="knows only English"):
         list(ingest(lib, [jfk], IngestOptions(model="tiny.en", language="de")))
     lib.close()
+
+
+def test_an_english_only_multilingual_model_stops_with_the_fix(tmp_path: Path) -> None:
+    german = require_shared("speech", "fleurs", "fleurs-de-004.ogg")
+    result = run_cli(
+        "ingest", str(german), "--multilingual-model", "tiny.en", library=tmp_path / "lib"
+    )
+    assert result.returncode != 0
+    assert "tiny.en is English-only" in result.stderr
+    assert "multilingual Whisper model" in result.stderr

@@ -30,13 +30,14 @@ from core.answer import (
     sound_key,
     sounds_like,
     split_sentences,
+    timed_sentences,
 )
 from core.cli import main
 from core.errors import ModelError, UsageError
 from core.ingest import import_transcript
 from core.library import Library
 from core.registry import SMOLLM2, model_file
-from core.transcript import Segment
+from core.transcript import Segment, Word
 
 # -- pure functions ------------------------------------------------------------------------------
 
@@ -137,7 +138,7 @@ def test_copy_grammar_quotes_whole_clauses() -> None:
 
 
 def test_long_sentences_are_cut_after_a_clause() -> None:
-    from core.answer import _pieces
+    from core.answer._grammar import _pieces
 
     long = "If you clicked a bad link, lost a device, or sent data astray, report it right away."
     assert _pieces([long], 70) == [
@@ -146,6 +147,66 @@ def test_long_sentences_are_cut_after_a_clause() -> None:
     ]
     # No clause mark in the first two thirds: a plain word boundary.
     assert _pieces(["one two three four five six"], 14) == ["one two three", "four five six"]
+
+
+# -- sentence times ----------------------------------------------------------------------------
+
+
+def spoken(start: float, text: str, seconds_per_word: float = 0.4) -> Segment:
+    """A segment with word timestamps, one word every ``seconds_per_word``."""
+    words = tuple(
+        Word(start + i * seconds_per_word, start + (i + 1) * seconds_per_word - 0.05, f" {w}", 0.9)
+        for i, w in enumerate(text.split())
+    )
+    return Segment(start, words[-1].end, text, words)
+
+
+# One ~27 s chunk whose answer sentence starts 13.2 s in: the chunk's start is 13 s early.
+PRINTING = [
+    spoken(0.0, "Welcome to this short history of printing in Europe."),
+    spoken(4.0, "Before presses, monks copied every book by hand. It took years."),
+    spoken(
+        13.2,
+        "The first dated Bible was printed at Mainz by Peter Schoeffer in the year 1462.",
+    ),
+    spoken(20.0, "Type like his soon spread to Venice and Paris."),
+]
+CUES = [
+    Segment(0.0, 3.5, "Subtitles come in cues."),
+    Segment(3.5, 6.0, "Each cue has its own times. This one"),
+    Segment(6.0, 9.0, "ends in the next cue."),
+]
+
+
+def test_sentences_carry_their_own_word_times_or_cue_times(tmp_path: Path) -> None:
+    with Library(tmp_path) as lib:
+        spoken_id = import_transcript(lib, "transcript:printing", "Printing", PRINTING)
+        cues_id = import_transcript(lib, "transcript:cues", "Cues", CUES)
+        (chunk,) = lib.chunks(spoken_id)
+        got = {text: (start, end) for text, start, end in timed_sentences(lib, chunk)}
+        assert got["It took years."] == pytest.approx((7.2, 8.35))
+        first, last = got[
+            "The first dated Bible was printed at Mainz by Peter Schoeffer in the year 1462."
+        ]
+        assert first == pytest.approx(13.2) and last == pytest.approx(13.2 + 15 * 0.4 - 0.05)
+        (chunk,) = lib.chunks(cues_id)
+        got = {text: (start, end) for text, start, end in timed_sentences(lib, chunk)}
+        assert got["Subtitles come in cues."] == (0.0, 3.5)
+        assert got["Each cue has its own times."] == (3.5, 6.0)
+        assert got["This one ends in the next cue."] == (3.5, 9.0)
+
+
+@pytest.mark.slow
+def test_a_citation_starts_at_its_sentence_not_at_its_chunk(tmp_path: Path) -> None:
+    with Library(tmp_path) as lib:
+        import_transcript(lib, "transcript:printing", "Printing", PRINTING)
+        answer = Answerer(lib, cache=False).answer("Who printed the first dated Bible?")
+        assert not answer.refused and answer.citations
+        cited = [c for c in answer.citations if "Schoeffer" in c.quote]
+        assert cited, answer
+        for c in cited:  # the chunk starts at 0.0: the old citations were 13 s early
+            assert abs(c.start - 13.2) < 1.0 and c.end <= 19.2, c
+            assert c.to_json()["start"] == pytest.approx(13.2)
 
 
 # -- a small real library -------------------------------------------------------------------------

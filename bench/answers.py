@@ -22,6 +22,7 @@ import os
 import random
 import re
 import string
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -326,6 +327,7 @@ def _make_demo() -> Any:
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {DEMO_DIR / 'make_demo.py'}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
 
@@ -467,7 +469,6 @@ def eval_threads(reps: int = 3) -> dict[str, Any]:
     variants are interleaved, ``reps`` rounds, medians reported.
     """
     import subprocess
-    import sys
 
     from core.transcribe import physical_cores
 

@@ -121,13 +121,16 @@ def _timed_tokens(library: Library, chunk: Chunk) -> list[tuple[str, float, floa
     return out
 
 
-def timed_sentences(library: Library, chunk: Chunk) -> list[tuple[str, float, float]]:
+def timed_sentences(
+    library: Library, chunk: Chunk, *, join: bool = True
+) -> list[tuple[str, float, float]]:
     """The chunk's sentences (sanitised) with the start and end of their own words.
 
     The chunk text's words are aligned to the timed words with a sequence match (the two can
     differ where a word timestamp carries punctuation or a segment was edited); a sentence
     spans its first to last aligned word, clamped to the chunk. A sentence with no aligned
-    word gets the chunk's span.
+    word gets the chunk's span. With ``join``, fragments shorter than a sentence are joined
+    to their neighbour (:func:`_join_fragments`).
     """
     sentences = split_sentences(sanitize(chunk.text))
     timed = _timed_tokens(library, chunk)
@@ -151,6 +154,32 @@ def timed_sentences(library: Library, chunk: Chunk) -> list[tuple[str, float, fl
             out.append((s, start, max(start, end)))
         else:
             out.append((s, chunk.start, chunk.end))
+    return _join_fragments(out) if join else out
+
+
+def _join_fragments(sentences: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
+    """Join a too-short "sentence" to the next one (the last: to the one before).
+
+    Speech recognition often ends a sentence early: "Ask not! What your country can do for
+    you." A quote of the second half alone reverses the meaning, so the two stay one unit.
+    """
+    out: list[tuple[str, float, float]] = []
+    carry: tuple[str, float, float] | None = None
+    for sentence in sentences:
+        text, start, end = sentence
+        if carry is not None:
+            text, start = f"{carry[0]} {text}", carry[1]
+            carry = None
+        if len(text.split()) < _SHORT_UNIT_WORDS:
+            carry = (text, start, end)
+            continue
+        out.append((text, start, end))
+    if carry is not None:
+        if out:
+            text, start, _ = out.pop()
+            out.append((f"{text} {carry[0]}", start, carry[2]))
+        else:
+            out.append(carry)
     return out
 
 
@@ -200,8 +229,20 @@ def gather_passages(
     for p in passages:
         for c in p.chunks:
             core = c.id in p.core_ids
-            for text, start, end in timed_sentences(library, c):
+            for text, start, end in timed_sentences(library, c, join=s.whole_sentences):
                 span = (start, end) if s.sentence_times else (c.start, c.end)
+                last = p.units[-1] if p.units else None
+                if (
+                    s.whole_sentences
+                    and text[:1].islower()
+                    and last is not None
+                    and last.chunk.idx == c.idx - 1
+                ):
+                    # The sentence began in the chunk before: one unit, cited from its start.
+                    last.text = f"{last.text} {text}"
+                    last.end = span[1]
+                    last.core = last.core or core
+                    continue
                 p.units.append(_Unit(c, text, core, *span))
     units = [u for p in passages for u in p.units]
     if units:

@@ -81,16 +81,23 @@ def build_copy_grammar(
         for si, sentence in enumerate(_pieces(sentences, max_chars)):
             words, marks = _clauses(sentence)
             base = f"{label.lower()}-{si}"
+            # A quote keeps every negation of its sentence: it starts at or before the first
+            # ("Ask not what your country can do for you" never loses "Ask not") and stops
+            # at or after the last.
+            negations = [k for k, w in enumerate(words) if is_negation(w)]
+            first_neg = negations[0] if negations else len(words)
+            last_neg = negations[-1] if negations else -1
             # {base}-{j}: the quote goes on with word j, or may stop before it when word j-1
             # ends a clause. So a quote is a run of whole clauses ("so the company gives
             # everyone a password manager"), never a fragment ("password on a website").
             for j in range(1, len(words)):
                 nxt = f" {base}-{j + 1}" if j + 1 < len(words) else ""
                 body = f"{gbnf_literal(marks[j - 1] + ' ')} {gbnf_literal(words[j])}{nxt}"
-                rules.append(f"{base}-{j} ::= " + (f"({body})?" if marks[j - 1] else body))
+                may_stop = bool(marks[j - 1]) and j > last_neg
+                rules.append(f"{base}-{j} ::= " + (f"({body})?" if may_stop else body))
             starts = []
             for i in range(len(words) - min_words + 1):
-                if i and not marks[i - 1]:
+                if (i and not marks[i - 1]) or i > first_neg:
                     continue  # quotes start at the sentence's start or a clause's
                 head = [gbnf_literal(words[i][:1].upper() + words[i][1:])]
                 for j in range(i + 1, i + min_words):
@@ -124,6 +131,19 @@ def _root(max_sentences: int) -> str:
 
 
 _CLAUSE_MARK = re.compile(r"[,;:]+$")
+_NEGATIONS = frozenset(
+    re.findall(
+        r"\w+",
+        "not no never nor neither none nobody nothing nowhere without cannot dont doesnt didnt "
+        "isnt arent wasnt werent wont cant couldnt shouldnt wouldnt havent hasnt hadnt aint "
+        "mustnt neednt",
+    )
+)
+
+
+def is_negation(word: str) -> bool:
+    """Whether a word negates its clause ("not", "never", "don't", "can't"...)."""
+    return re.sub(r"[^a-z]", "", word.lower().replace("’", "'")) in _NEGATIONS
 
 
 def _pieces(sentences: Sequence[str], max_chars: int) -> list[str]:

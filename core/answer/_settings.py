@@ -64,6 +64,10 @@ class AnswerSettings:
         sentence_times: Citations carry the cited sentence's own times (from the word
             timestamps or subtitle cues); off, the times of the chunk around it (the pipeline
             before version 5, kept so ``bench.answers`` can measure both in one run).
+        whole_sentences: A sentence cut by a chunk boundary is one unit again (quotes and
+            citations then start where it starts).
+        strict_facts: A generated sentence is dropped when a number, date or name in it is
+            not in the evidence it cites (allowing speech-recognition sound-alikes).
     """
 
     k: int = 8
@@ -92,3 +96,5 @@ class AnswerSettings:
     min_relative_relevance: float = 0.0
     copy_top: int = 2
     sentence_times: bool = True
+    whole_sentences: bool = True
+    strict_facts: bool = True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -29,7 +28,9 @@ _GENERIC = frozenset(
         "say said says saying discuss discussed discussing discussion discussions talk talked "
         "talking mention mentioned think thought summarize summarise summary decide decided "
         "decision team group meeting meetings people speaker speakers anything something "
-        "next step steps point points opinion opinions according regarding related",
+        "next step steps point points opinion opinions according regarding related "
+        # words naming the kind of answer wanted ("in which cities"), not its topic
+        "city cities year years date dates place places name names",
     )
 )
 # Abbreviations people type but speech (and Whisper) often spells out. A question word that
@@ -65,6 +66,13 @@ _SOUNDS = (
 )  # fmt: skip
 
 
+# Sound-alike words: at least this long, and this similar in spelling (rapidfuzz 0-100)...
+_SOUND_MIN_CHARS = 5
+_SOUND_MIN_RATIO = 75.0
+# ... or, one consonant apart in sound, this similar.
+_SPELLING_MIN_RATIO = 87.0
+
+
 def sound_key(word: str) -> str:
     """A rough key of how an English word sounds: its first letter and its consonants.
 
@@ -83,12 +91,28 @@ def sound_key(word: str) -> str:
 def sounds_like(word: str, other: str) -> bool:
     """Whether ``other`` could be how speech recognition wrote ``word``.
 
-    Same sound key and mostly the same letters: the second condition keeps apart words that
-    merely share consonants ("layoffs" and "lives" both key to ``lfs``).
+    Either the same sound (:func:`sound_key` or Metaphone, which hears "Gutenberg" and
+    "Gudenberg" alike) and mostly the same letters, the second condition keeping apart words
+    that merely share consonants ("layoffs" and "lives" both key to ``lfs``); or, for longer
+    words, the same first letter and nearly the same spelling ("Manutius", "Manucius").
     """
-    if len(word) < 5 or word == other or sound_key(word) != sound_key(other):
+    import jellyfish
+    from rapidfuzz import fuzz
+
+    word, other = word.lower(), other.lower()
+    if len(word) < _SOUND_MIN_CHARS or word == other or not other:
         return False
-    return difflib.SequenceMatcher(None, word, other).ratio() >= 0.75
+    similar = fuzz.ratio(word, other)
+    sound, other_sound = jellyfish.metaphone(word), jellyfish.metaphone(other)
+    if sound_key(word) == sound_key(other) or sound == other_sound:
+        return similar >= _SOUND_MIN_RATIO
+    # One consonant heard differently ("t" as "s" in Manutius/Manucius), nearly same letters.
+    return (
+        word[0] == other[0]
+        and len(sound) == len(other_sound)
+        and sum(a != b for a, b in zip(sound, other_sound, strict=True)) == 1
+        and similar >= _SPELLING_MIN_RATIO
+    )
 
 
 _MARKER = re.compile(r"[\[(<{]\s*(?:S|source|passage)?\s*\d+\s*[\])>}]", re.I)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from core.answer._evidence import _SHORT_UNIT_WORDS, _Passage, _Unit
+from core.answer._facts import unsupported_facts
 from core.answer._grammar import _echoes_instructions, number_citations
 from core.answer._settings import QUOTE_PREAMBLE, AnswerSettings
 from core.answer._text import _WORD, content_stems, overlap
@@ -85,6 +86,8 @@ def verify_sentence(
         reason = "rests on a passage sentence that does not answer the question"
     elif _echoes_instructions(body, all_text):
         reason = "repeats the instructions instead of the passages"
+    elif s.strict_facts and (missing := unsupported_facts(body, all_text)):
+        reason = "states what its evidence does not: " + ", ".join(missing)
     supported = not reason
     check = SentenceCheck(
         body,

@@ -32,6 +32,8 @@ from core.answer import (
     split_sentences,
     timed_sentences,
 )
+from core.answer._facts import numbers, unsupported_facts
+from core.answer._grammar import is_negation
 from core.cli import main
 from core.errors import ModelError, UsageError
 from core.ingest import import_transcript
@@ -413,6 +415,82 @@ def test_sound_keys() -> None:
     assert sounds_like("phishing", "fishing") and sounds_like("encription", "encryption")
     assert not sounds_like("layoffs", "lives") and not sounds_like("sourdough", "sardine")
     assert not sounds_like("phish", "phish")  # the same word is not a sound-alike of itself
+
+
+def test_names_heard_differently_are_sound_alikes() -> None:
+    assert sounds_like("Schoeffer", "schoffer") and sounds_like("gutenberg", "gudenberg")
+    assert sounds_like("manutius", "manucius")
+    for a, b in (("project", "protect"), ("meeting", "melting"), ("budget", "bucket")):
+        assert not sounds_like(a, b), (a, b)
+
+
+def test_a_name_spelled_as_heard_counts_as_present(tmp_path: Path) -> None:
+    relevance = _relevance_in(
+        tmp_path,
+        "Printing history",
+        [
+            "The first dated Bible was printed at Mainz by Peter Schoffer in 1462.",
+            "Type like Schoffer's was soon used in Venice, Paris and Cologne by other printers.",
+            "Gudenberg had cast the first movable metal type in Mainz.",
+        ],
+    )
+    for q in (
+        "In which cities was type like Schoeffer's used?",
+        "What did Gutenberg cast in Mainz?",
+    ):
+        rel = relevance(q)
+        assert rel.answerable and not rel.missing, (q, rel)
+
+
+def test_quotes_keep_every_negation_of_their_sentence() -> None:
+    jfk = "And so, my fellow Americans, ask not what your country can do for you, ask what you."
+    g = build_copy_grammar({"S1": [jfk]}, min_words=3)
+    rules = dict(line.split(" ::= ", 1) for line in g.splitlines())
+    # No quote starts after "not" ("ask what you..." alone reverses the meaning)...
+    assert '"Ask" " " "what" " " "you"' not in rules["q-s1-0"]
+    assert '"Ask" " " "not" " " "what"' in rules["q-s1-0"]
+    # ... and none stops before it: the clause mark after "Americans" is not a place to stop.
+    assert rules["s1-0-5"] == '", " "ask" s1-0-6'
+    assert rules["s1-0-14"] == '(", " "ask" s1-0-15)?'  # after "not": may stop
+    assert is_negation("don't") and is_negation("Never") and not is_negation("note")
+
+
+def test_a_fragment_stays_with_its_sentence(tmp_path: Path) -> None:
+    with Library(tmp_path) as lib:
+        item = import_transcript(
+            lib,
+            "transcript:jfk",
+            "Inaugural",
+            [
+                Segment(0.0, 2.2, "And so my fellow Americans."),
+                Segment(2.78, 7.87, "Ask not! What your country can do for you."),
+                Segment(7.93, 10.51, "ask what you can do for your country"),
+            ],
+        )
+        (chunk,) = lib.chunks(item)
+        units = timed_sentences(lib, chunk)
+        assert [u[0] for u in units] == [
+            "And so my fellow Americans.",
+            "Ask not! What your country can do for you. ask what you can do for your country",
+        ]
+        assert units[1][1:] == (2.78, 10.51)
+        assert [u[0] for u in timed_sentences(lib, chunk, join=False)][1] == "Ask not!"
+
+
+def test_facts_must_be_in_the_evidence() -> None:
+    evidence = "The first dated Bible was printed at Mainz by Peter Schoffer in fourteen sixty two."
+    assert unsupported_facts("Peter Schoeffer printed it at Mainz in 1462.", evidence) == []
+    assert unsupported_facts("It was Gutenberg, at Paris, in 1455.", evidence) == [
+        "1455",
+        "gutenberg",
+        "paris",
+    ]
+    budget = "The total operating budget is nine and a half million dollars, sixty percent pay."
+    assert unsupported_facts("The budget is 9.5 million dollars.", budget) == []
+    assert unsupported_facts("About 60 percent goes to salaries.", budget) == []
+    assert unsupported_facts("About 70 percent goes to salaries.", budget) == ["70"]
+    assert numbers("one hundred and eighty copies") == {"180"}
+    assert numbers("the fifteenth of November, 2,024") == {"15", "2024"}
 
 
 @pytest.mark.slow

@@ -316,7 +316,9 @@ MIN_ALIGNMENT = 70.0
 QUOTE_HEAD_CHARS = 48
 
 # The pipeline before this issue (chunk times in citations), measured next to the current one.
-PREVIOUS = replace(AnswerSettings(), sentence_times=False)
+PREVIOUS = replace(
+    AnswerSettings(), sentence_times=False, whole_sentences=False, strict_facts=False
+)
 
 
 def _make_demo() -> Any:

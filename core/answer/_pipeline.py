@@ -21,6 +21,7 @@ from core.answer._grammar import (
     number_citations,
     parse_answer,
 )
+from core.answer._input import check_question
 from core.answer._settings import SYSTEM_PROMPT, USER_PREFIX, AnswerSettings
 from core.answer._text import (
     _EXPANSIONS,
@@ -135,14 +136,18 @@ class Answerer:
         the final answer, which the GUI shows in their place.
 
         Raises:
-            UsageError: The question is empty.
+            UsageError: The question is empty, only punctuation, too long or not in English,
+                or the library has nothing to answer from.
             ModelError: The model is missing or damaged.
             LLMError: The model failed while generating.
         """
         t0 = time.perf_counter()
-        question = question.replace("\x00", " ").strip()[:2000]
-        if not normalise_question(question):
-            raise UsageError("The question is empty.", fix="Type a question, e.g. 'ask WHAT'.")
+        question = check_question(question)
+        if not self.library.db.scalar("SELECT 1 FROM chunks LIMIT 1"):
+            raise UsageError(
+                "The library has no transcribed items to answer from.",
+                fix="Add media first: mediamind ingest PATH",
+            )
         s = self.settings
         k = max(1, min(int(k or s.k), 50))
         filters = filters or SearchFilters()

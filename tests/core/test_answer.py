@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -593,3 +594,61 @@ def test_cli_ask_with_a_user_gguf_and_a_corrupt_one(
     with pytest.raises(ModelError, match="not a GGUF"):
         (tmp_path / "x.gguf").write_text("hello")
         Answerer(library, llm=tmp_path / "x.gguf").answer("How long should batter rest?")
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("", "The question is empty"),
+        ("   \x00  ", "The question is empty"),
+        ("?!... ¿¡", "no words, only punctuation"),
+        ("why " * 2499 + "why?", "10,000 characters long; at most 2,000"),
+        ("Что сказал Кеннеди?", "does not look like English"),
+        ("¿Qué dijo el presidente sobre los objetivos?", "does not look like English"),
+        ("Qu'est-ce que le président a dit?", "does not look like English"),
+    ],
+)
+def test_bad_questions_get_one_clear_message(library: Library, question: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message) as info:
+        Answerer(library, cache=False).answer(question)
+    assert info.value.fix  # and says what to do instead
+
+
+def test_english_questions_with_foreign_names_pass(library: Library) -> None:
+    from core.answer._input import check_question
+
+    for q in ("Where is the Museo del Prado?", "Who is Le Pen?", "Was the budget approved?"):
+        assert check_question(f"  {q} ") == q
+
+
+def test_an_empty_library_says_to_add_media(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Library(tmp_path / "empty") as lib:
+        with pytest.raises(UsageError, match="no transcribed items") as info:
+            Answerer(lib, cache=False).answer("What are the Q4 goals?")
+        assert "mediamind ingest" in (info.value.fix or "")
+    code = main(["--library", str(tmp_path / "empty"), "ask", "What are the Q4 goals?"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no transcribed items" in err and err.count("\n") <= 2
+
+
+@pytest.mark.slow
+def test_a_gguf_that_is_not_a_chat_model_is_refused_by_name(
+    tmp_path: Path, library: Library
+) -> None:
+    gguf_new_metadata = pytest.importorskip("gguf.scripts.gguf_new_metadata")
+    base = tmp_path / "base-model.gguf"
+    argv = [str(model_file(SMOLLM2)), str(base), "--remove-metadata", "tokenizer.chat_template"]
+    old = sys.argv
+    sys.argv = ["gguf-new-metadata", *argv, "--force"]
+    try:
+        gguf_new_metadata.main()
+    finally:
+        sys.argv = old
+    with pytest.raises(ModelError, match=r"base-model\.gguf is not a chat model") as info:
+        Answerer(library, llm=base, cache=False).answer("How long should batter rest?")
+    assert "Instruct" in (info.value.fix or "")

@@ -35,7 +35,7 @@ from core.answer._grammar import (
     number_citations,
     parse_answer,
 )
-from core.answer._pipeline import Answerer
+from core.answer._pipeline import Answerer, answerable
 from core.answer._settings import (
     PIPELINE_VERSION,
     QUOTE_PREAMBLE,
@@ -79,6 +79,7 @@ __all__ = [
     "Sources",
     "Timings",
     "Token",
+    "answerable",
     "build_copy_grammar",
     "build_grammar",
     "content_stems",

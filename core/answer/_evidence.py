@@ -196,6 +196,23 @@ def gather_passages(
     llm: LocalLLM,
 ) -> list[_Passage]:
     """Widen the top chunks with their neighbours, merge overlaps, fit the token budget."""
+    passages = candidate_passages(library, searcher, settings, question=question, results=results)
+    return pack_passages(passages, settings, llm)
+
+
+def candidate_passages(
+    library: Library,
+    searcher: Searcher,
+    settings: AnswerSettings,
+    *,
+    question: str,
+    results: Sequence[SearchResult],
+) -> list[_Passage]:
+    """The passages around ``results``, their sentences scored for ``question``.
+
+    Scores come from the learned evidence ranker (``models/reranker``) when
+    ``settings.ranker`` is ``learned``, else from MiniLM cosine plus shared words.
+    """
     s = settings
     passages: list[_Passage] = []
     for r in results:
@@ -249,7 +266,6 @@ def gather_passages(
         qv = searcher.query_vector(question)
         cosines = searcher.store.embed([u.text for u in units]) @ qv
         for u, cos in zip(units, cosines, strict=True):
-            u.tokens = llm.count_tokens(u.text) + _UNIT_SEPARATOR_TOKENS
             u.question_cosine = float(cos)
             u.score = (
                 float(cos)
@@ -257,6 +273,22 @@ def gather_passages(
                 + (s.core_bonus if u.core else 0.0)
                 + (0.0 if len(u.text.split()) >= _SHORT_UNIT_WORDS else _SHORT_UNIT_PENALTY)
             )
+        if s.ranker == "learned":
+            from core.answer._rank import default_ranker, unit_features
+
+            features = unit_features(question, units, searcher)
+            for u, score in zip(units, default_ranker().score(features), strict=True):
+                u.score = float(score)
+    return passages
+
+
+def pack_passages(
+    passages: list[_Passage], settings: AnswerSettings, llm: LocalLLM
+) -> list[_Passage]:
+    """Select the best sentences of ``passages`` within the prompt's token budget."""
+    s = settings
+    for u in (u for p in passages for u in p.units):
+        u.tokens = llm.count_tokens(u.text) + _UNIT_SEPARATOR_TOKENS
     budget = s.context_tokens
     # Every passage first gets its best unit (so every label has something to cite)...
     for p in passages:

@@ -65,6 +65,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def answerable(settings: AnswerSettings, cosine: float, coverage: float, missing: bool) -> bool:
+    """The refusal rule: whether retrieval signals say the library can answer.
+
+    Answer when the best chunk's cosine reaches ``refuse_cosine``; or, with no topic word
+    missing from the library, when cosine and topic-word coverage both reach their lower
+    thresholds, or every topic word is in the top chunks and cosine reaches the floor.
+    ``bench/calibrate_refusal.py`` sets the thresholds on one half of the qmsum questions.
+    """
+    s = settings
+    return cosine >= s.refuse_cosine or (
+        not missing
+        and (
+            (cosine >= s.refuse_cosine_low and coverage >= s.refuse_coverage)
+            or (cosine >= s.refuse_cosine_floor and coverage >= 1.0)
+        )
+    )
+
+
 class Answerer:
     """Answers questions about one library with a local model; see the module docstring."""
 
@@ -331,13 +349,7 @@ class Answerer:
         # word absent from every item ("sourdough", "layoffs") does.
         names = _name_words(question)
         missing = tuple(w for w in absent if w not in names)
-        ok = cos >= s.refuse_cosine or (
-            not missing
-            and (
-                (cos >= s.refuse_cosine_low and coverage >= s.refuse_coverage)
-                or (cos >= s.refuse_cosine_floor and coverage >= 1.0)
-            )
-        )
+        ok = answerable(s, cos, coverage, bool(missing))
         return Relevance(
             round(cos, 4),
             round(coverage, 4),

@@ -66,6 +66,9 @@ class AnswerSettings:
             before version 5, kept so ``bench.answers`` can measure both in one run).
         whole_sentences: A sentence cut by a chunk boundary is one unit again (quotes and
             citations then start where it starts).
+        ranker: How passage sentences are scored: ``learned`` (the evidence ranker of
+            ``models/reranker``, a probability that the sentence answers) or ``heuristic``
+            (MiniLM cosine + ``lexical_weight`` × shared words + ``core_bonus``).
         strict_facts: A generated sentence is dropped when a number, date or name in it is
             not in the evidence it cites (allowing speech-recognition sound-alikes).
     """
@@ -98,3 +101,4 @@ class AnswerSettings:
     sentence_times: bool = True
     whole_sentences: bool = True
     strict_facts: bool = True
+    ranker: str = "heuristic"

@@ -118,6 +118,8 @@ def sounds_like(word: str, other: str) -> bool:
 _MARKER = re.compile(r"[\[(<{]\s*(?:S|source|passage)?\s*\d+\s*[\])>}]", re.I)
 _CONTROL = re.compile(r"<\|[^<>]{0,40}\|>|</?s>|<(?:start|end)_of_turn>|\[/?INST\]", re.I)
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])")
+# Lower-cased transcripts (some ASR output, spoken_squad) have no capitals to start a sentence.
+_LOWERCASE_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'(a-z0-9])")
 _MAX_UNIT_CHARS = 320
 
 
@@ -175,9 +177,14 @@ def _name_words(question: str) -> set[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split transcript text into sentences; very long ones are cut at a comma or a space."""
+    """Split transcript text into sentences; very long ones are cut at a comma or a space.
+
+    A sentence ends at ``.``, ``!`` or ``?`` before a capital, digit or quote; in a text with
+    no capitals at all (a lower-cased transcript), before any letter.
+    """
     out: list[str] = []
-    for raw in _SENTENCE_SPLIT.split(text.strip()):
+    split = _SENTENCE_SPLIT if any(c.isupper() for c in text) else _LOWERCASE_SENTENCE_SPLIT
+    for raw in split.split(text.strip()):
         rest = raw.strip()
         while len(rest) > _MAX_UNIT_CHARS:
             cut = rest.rfind(", ", 0, _MAX_UNIT_CHARS)

@@ -125,13 +125,14 @@ def test_copy_grammar_quotes_runs_of_the_cited_passage() -> None:
 
 
 def test_copy_grammar_quotes_whole_clauses() -> None:
-    sentence = "Nobody can remember them, so the company gives everyone a manager; use it."
+    # (No negation here: a quote may not start after one, see the negation test.)
+    sentence = "Everyone can remember them, so the company gives everyone a manager; use it."
     g = build_copy_grammar({"S1": [sentence]}, min_words=3)
     rules = dict(line.split(" ::= ", 1) for line in g.splitlines())
     # Starts: the sentence's first word, or a clause's (capitalised); "use it" is too short.
     assert rules["q-s1-0"] == (
-        '"[S1] " ("Nobody" " " "can" " " "remember" s1-0-3 | "So" " " "the" " " "company" s1-0-7)'
-        ' "."'
+        '"[S1] " ("Everyone" " " "can" " " "remember" s1-0-3 | "So" " " "the" " " "company" '
+        's1-0-7) "."'
     )
     # Stops: only where a clause ends; its mark is kept only when the quote goes on.
     assert rules["s1-0-3"] == '" " "them" s1-0-4'
@@ -167,7 +168,7 @@ def spoken(start: float, text: str, seconds_per_word: float = 0.4) -> Segment:
 # One ~27 s chunk whose answer sentence starts 13.2 s in: the chunk's start is 13 s early.
 PRINTING = [
     spoken(0.0, "Welcome to this short history of printing in Europe."),
-    spoken(4.0, "Before presses, monks copied every book by hand. It took years."),
+    spoken(4.0, "Before presses, monks copied every book by hand. It took many years."),
     spoken(
         13.2,
         "The first dated Bible was printed at Mainz by Peter Schoeffer in the year 1462.",
@@ -187,7 +188,7 @@ def test_sentences_carry_their_own_word_times_or_cue_times(tmp_path: Path) -> No
         cues_id = import_transcript(lib, "transcript:cues", "Cues", CUES)
         (chunk,) = lib.chunks(spoken_id)
         got = {text: (start, end) for text, start, end in timed_sentences(lib, chunk)}
-        assert got["It took years."] == pytest.approx((7.2, 8.35))
+        assert got["It took many years."] == pytest.approx((7.2, 8.75))
         first, last = got[
             "The first dated Bible was printed at Mainz by Peter Schoeffer in the year 1462."
         ]

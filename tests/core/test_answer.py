@@ -479,6 +479,30 @@ def test_a_fragment_stays_with_its_sentence(tmp_path: Path) -> None:
         assert [u[0] for u in timed_sentences(lib, chunk, join=False)][1] == "Ask not!"
 
 
+@pytest.mark.slow
+def test_kennedy_is_never_quoted_without_ask_not(tmp_path: Path) -> None:
+    # Whisper tiny.en's transcript of the demo clip, as stored (cue-like segments).
+    with Library(tmp_path) as lib:
+        import_transcript(
+            lib,
+            "transcript:jfk",
+            "Inaugural Address",
+            [
+                Segment(0.0, 2.2, "And so my fellow Americans."),
+                Segment(2.78, 7.87, "Ask not! What your country can do for you."),
+                Segment(7.93, 10.51, "ask what you can do for your country"),
+            ],
+        )
+        import_transcript(lib, "transcript:pancakes", "Pancake Class", PANCAKES)
+        answer = Answerer(lib, cache=False).answer("What did Kennedy ask Americans to do?")
+        assert not answer.refused and answer.citations
+        texts = [answer.answer, *(c.quote for c in answer.citations)]
+        for text in texts:
+            if "what your country can do for you" in text.lower():
+                assert "ask not" in text.lower(), text
+        assert all(c.start >= 2.78 - 1.0 for c in answer.citations if "Ask not" in c.quote)
+
+
 def test_facts_must_be_in_the_evidence() -> None:
     evidence = "The first dated Bible was printed at Mainz by Peter Schoffer in fourteen sixty two."
     assert unsupported_facts("Peter Schoeffer printed it at Mainz in 1462.", evidence) == []

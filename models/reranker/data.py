@@ -59,11 +59,16 @@ class Features:
     heuristic: npt.NDArray[np.float32]
 
 
-def featurize(lib: Library, questions: list[Question], k: int = 8) -> Features:
-    """Candidate sentences of each question's retrieved passages, as the pipeline builds them."""
+def featurize(lib: Library, questions: list[Question], k: int = 8, limit: int = 0) -> Features:
+    """Candidate sentences of each question's retrieved passages, as the pipeline builds them.
+
+    Questions whose paragraph is not in ``lib`` are skipped (a partly imported library).
+    """
     searcher = Searcher(lib, default_encoder)
+    present = {i.path for i in lib.items()}
     xs, ys, gs, hs = [], [], [], []
-    for i, q in enumerate(questions):
+    usable = [q for q in questions if q.media_key in present]
+    for i, q in enumerate(usable[:limit] if limit else usable):
         results = searcher.search(q.text, k=k)
         passages = candidate_passages(lib, searcher, HEURISTIC, question=q.text, results=results)
         units = [u for p in passages for u in p.units]

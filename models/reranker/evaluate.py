@@ -21,6 +21,9 @@ from core.answer._rank import default_ranker, unit_features
 from core.search import Searcher, default_encoder
 from models.reranker.data import HEURISTIC, featurize, open_library, squad_questions, top1
 
+# Questions timed for the ranker's added latency.
+LATENCY_QUESTIONS = 100
+
 
 def main() -> None:
     """Featurise the held-back half, score, report."""
@@ -28,13 +31,15 @@ def main() -> None:
     parser.add_argument("--work-dir", default="build/reranker")
     parser.add_argument("--questions", type=int, default=400)
     args = parser.parse_args()
-    questions = squad_questions("held_back")[: args.questions]
     with open_library(Path(args.work_dir)) as lib:
-        feats = featurize(lib, questions)
+        present = {i.path for i in lib.items()}
+        questions = [q for q in squad_questions("held_back") if q.media_key in present]
+        questions = questions[: args.questions]
+        feats = featurize(lib, questions, limit=args.questions)
         learned = default_ranker().score(feats.x)
         searcher = Searcher(lib, default_encoder)
         added: list[float] = []
-        for q in questions[:100]:
+        for q in questions[:LATENCY_QUESTIONS]:
             results = searcher.search(q.text, k=8)
             passages = candidate_passages(
                 lib, searcher, HEURISTIC, question=q.text, results=results

@@ -64,7 +64,7 @@ def main() -> None:
         feats = load(cache)
     else:
         with open_library(work) as lib:
-            feats = featurize(lib, squad_questions("train")[: args.questions])
+            feats = featurize(lib, squad_questions("train"), limit=args.questions)
         save(feats, cache)
     groups = np.unique(feats.group)
     cut = groups[int(len(groups) * (1 - VALIDATION_SHARE))]

@@ -563,7 +563,7 @@ def main() -> None:
         if only & {"unanswerable", "qmsum", "scoped", "speed", "budget"}:
             t0 = time.perf_counter()
             lib = stack.enter_context(Library(work / "qmsum"))
-            questions = load_qmsum(lib, root)
+            questions = load_qmsum(lib, root, reuse=bool(args.work_dir))
             media = {i.path: i.id for i in lib.items()}
             report["qmsum_import_s"] = time.perf_counter() - t0
             if args.qmsum_questions:
@@ -600,7 +600,7 @@ def main() -> None:
             report["threads"] = eval_threads()
         if "squad" in only and args.squad_questions:
             squad_lib = stack.enter_context(Library(work / "squad"))
-            squad = load_spoken_squad(squad_lib, root, 10**9)
+            squad = load_spoken_squad(squad_lib, root, 10**9, reuse=bool(args.work_dir))
             held = [q for q in squad if squad_held_back(q)][: args.squad_questions]
             report["spoken_squad"] = {
                 n: eval_squad(Answerer(squad_lib, cache=False, settings=s), held)

@@ -745,8 +745,8 @@ def _join_verified(halves: list[Path], dest: Path, expected: ModelFile) -> None:
 # and ships with it, like the recommender; it is checked like every other model file.
 ANSWER_RANKER = ModelFile(
     "models/reranker/shipped/ranker.onnx",
-    "0000000000000000000000000000000000000000000000000000000000000000",
-    0,
+    "b9872e223817d18f054591c489fc6afdf37953bbea1045770e58d0cb9ade0383",
+    501,
 )
 
 

@@ -101,4 +101,4 @@ class AnswerSettings:
     sentence_times: bool = True
     whole_sentences: bool = True
     strict_facts: bool = True
-    ranker: str = "heuristic"
+    ranker: str = "learned"

@@ -677,3 +677,47 @@ def test_a_gguf_that_is_not_a_chat_model_is_refused_by_name(
     with pytest.raises(ModelError, match=r"base-model\.gguf is not a chat model") as info:
         Answerer(library, llm=base, cache=False).answer("How long should batter rest?")
     assert "Instruct" in (info.value.fix or "")
+
+
+# -- the learned evidence ranker -------------------------------------------------------------
+
+
+def test_the_shipped_ranker_is_checked_and_scores_probabilities(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numpy as np
+
+    from core import registry
+    from core.answer._rank import FEATURES, Ranker
+
+    ranker = Ranker(registry.answer_ranker_file())
+    rng = np.random.default_rng(0)
+    scores = ranker.score(rng.normal(size=(7, len(FEATURES))).astype(np.float32))
+    assert scores.shape == (7,) and ((scores > 0) & (scores < 1)).all()
+    assert ranker.score(np.zeros((0, len(FEATURES)), dtype=np.float32)).shape == (0,)
+    wrong = registry.ModelFile(registry.ANSWER_RANKER.path, "0" * 64, registry.ANSWER_RANKER.size)
+    monkeypatch.setattr(registry, "ANSWER_RANKER", wrong)
+    with pytest.raises(ModelError, match="not the registered file"):
+        registry.answer_ranker_file()
+
+
+def test_the_ranker_puts_the_answering_sentence_first(tmp_path: Path) -> None:
+    from core.answer import AnswerSettings
+    from core.answer._evidence import candidate_passages
+
+    with Library(tmp_path) as lib:
+        import_transcript(lib, "transcript:printing", "Printing", PRINTING)
+        import_transcript(lib, "transcript:pancakes", "Pancake Class", PANCAKES)
+        answerer = Answerer(lib, cache=False)
+        question = "Who printed the first dated Bible?"
+        results = answerer.searcher.search(question, k=8)
+        passages = candidate_passages(
+            lib,
+            answerer.searcher,
+            AnswerSettings(ranker="learned"),
+            question=question,
+            results=results,
+        )
+        units = sorted((u for p in passages for u in p.units), key=lambda u: -u.score)
+        assert "Schoeffer" in units[0].text
+        assert all(0.0 < u.score < 1.0 for u in units)

@@ -20,8 +20,12 @@ import argparse
 import json
 import os
 import random
+import re
+import string
+import sys
 import tempfile
 import time
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -30,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from bench.search import Question, load_qmsum, load_spoken_squad, retrieval_dir
-from core.answer import Answer, Answerer, AnswerSettings, Sources
+from core.answer import QUOTE_PREAMBLE, Answer, Answerer, AnswerSettings, Sources
 from core.library import Library
 from core.search import SearchFilters
 
@@ -154,10 +158,41 @@ def eval_unanswerable(answerer: Answerer, questions: list[str]) -> dict[str, Any
     }
 
 
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def squad_tokens(text: str) -> list[str]:
+    """SQuAD's answer normalisation: lower case, no punctuation or articles, split."""
+    text = "".join(ch for ch in text.lower() if ch not in string.punctuation)
+    return _ARTICLES.sub(" ", text).split()
+
+
+def short_answer(answer: Answer) -> str:
+    """The answer's own text: citation markers, the quote preamble and quote marks removed."""
+    text = re.sub(r"\[S\d+\]", " ", answer.answer)
+    text = text.replace(QUOTE_PREAMBLE, " ")
+    return " ".join(text.replace("“", " ").replace("”", " ").split())
+
+
+def squad_f1(prediction: str, golds: tuple[str, ...]) -> tuple[float, float]:
+    """(exact match, token F1) of a prediction against the best gold answer."""
+    pred = squad_tokens(prediction)
+    em = f1 = 0.0
+    for g in golds:
+        gold = squad_tokens(g)
+        em = max(em, float(pred == gold))
+        common = sum((Counter(pred) & Counter(gold)).values())
+        if common:
+            p, r = common / len(pred), common / len(gold)
+            f1 = max(f1, 2 * p * r / (p + r))
+    return em, f1
+
+
 def eval_squad(answerer: Answerer, questions: list[Question]) -> dict[str, Any]:
-    """Gold answer text in the answer or its quotes; refusals (all questions are answerable)."""
+    """Gold answer stated in the answer, or in its quotes; EM/F1; refusals (all answerable)."""
     answers: list[Answer] = []
-    hits = refused = 0
+    hits = stated = refused = 0
+    em = f1 = 0.0
     modes: dict[str, int] = {}
     for q in questions:
         answer = answerer.answer(q.text)
@@ -166,10 +201,18 @@ def eval_squad(answerer: Answerer, questions: list[Question]) -> dict[str, Any]:
         refused += answer.refused
         text = " ".join([answer.answer, *(c.quote for c in answer.citations)]).lower()
         hits += any(g in text for g in q.answers)
+        own = short_answer(answer).lower() if not answer.refused else ""
+        stated += any(g in own for g in q.answers)
+        e, f = squad_f1(own, q.answers)
+        em += e
+        f1 += f
     n = len(questions)
     return {
         "questions": n,
+        "answer_stated": stated / n if n else 0.0,
         "answer_in_text_or_quotes": hits / n if n else 0.0,
+        "exact_match": em / n if n else 0.0,
+        "f1": f1 / n if n else 0.0,
         "false_refusal_rate": refused / n if n else 0.0,
         "modes": modes,
         **timing_summary(answers),
@@ -260,6 +303,153 @@ def eval_budget(
     }
 
 
+# -- citation times on the demo library --------------------------------------------------------
+
+DEMO_QUESTIONS = HERE / "demo_questions.json"
+DEMO_DIR = HERE.parent / "demo"
+# A citation's start is right when it lies within this many seconds of its quoted words.
+START_TOLERANCE_S = 1.0
+# Quotes whose best alignment to the script scores below this (rapidfuzz 0-100) are not
+# timed: the words are not in the script (e.g. a quote of another item).
+MIN_ALIGNMENT = 70.0
+# Characters of a quote's beginning aligned to the script to find where its words start.
+QUOTE_HEAD_CHARS = 48
+
+# The pipeline before issue 15, measured next to the current one in the same run: chunk times
+# in citations, no joining of sentence fragments, no fact check, the heuristic sentence score.
+# (Not switchable, so in both: quotes keep negations, Metaphone sound-alikes, lower-case
+# sentence splitting, answer-type words out of the topic words.)
+PREVIOUS = replace(
+    AnswerSettings(),
+    sentence_times=False,
+    whole_sentences=False,
+    strict_facts=False,
+    ranker="heuristic",
+)
+
+
+def _make_demo() -> Any:
+    """``demo/make_demo.py`` as a module (a script, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_demo", DEMO_DIR / "make_demo.py")
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {DEMO_DIR / 'make_demo.py'}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+class ScriptClock:
+    """Where each character of a demo item's script is spoken, from its synthesis.
+
+    ``demo/make_demo.py`` speaks one sentence per espeak-ng call and joins them with fixed
+    pauses, so each sentence's start and end in the demo file are known exactly; inside a
+    sentence, time is interpolated by character.
+    """
+
+    def __init__(self, sentences: list[Any]) -> None:
+        self.sentences = sentences
+        self.text = ""
+        self.offsets: list[int] = []
+        for s in sentences:
+            self.offsets.append(len(self.text))
+            self.text += s.text.lower() + " "
+
+    def time_at(self, char: int) -> float:
+        """The time at which the script's character ``char`` is spoken."""
+        import bisect
+
+        i = max(0, bisect.bisect_right(self.offsets, char) - 1)
+        s = self.sentences[i]
+        share = min(1.0, (char - self.offsets[i]) / max(1, len(s.text)))
+        return float(s.start + (s.end - s.start) * share)
+
+    def locate(self, quote: str) -> tuple[float, float]:
+        """(time the quote's first words are spoken, alignment score 0-100)."""
+        from rapidfuzz import fuzz
+
+        head = " ".join(quote.lower().split())[:QUOTE_HEAD_CHARS]
+        al = fuzz.partial_ratio_alignment(head, self.text)
+        if al is None:
+            return 0.0, 0.0
+        return self.time_at(al.dest_start), float(al.score)
+
+
+def demo_clocks(stems: set[str]) -> dict[str, ScriptClock]:
+    """Each demo item's script timed by synthesising it again (deterministic)."""
+    md = _make_demo()
+    items = {i.stem: i for i in md.ITEMS}
+    clocks: dict[str, ScriptClock] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for stem in sorted(stems):
+            sentences = md.parse_script(DEMO_DIR / "scripts" / f"{stem}.txt")
+            md.render_speech(items[stem], sentences, Path(tmp))
+            clocks[stem] = ScriptClock(sentences)
+    return clocks
+
+
+def load_demo_library(lib: Library) -> dict[int, str]:
+    """Ingest the demo media (subtitles where an item has them); media id to script stem."""
+    from core.ingest import IngestOptions, ingest
+
+    if not lib.items():
+        for _ in ingest(lib, [DEMO_DIR / "media"], IngestOptions(prefer_subtitles=True)):
+            pass
+    return {i.id: Path(i.path).stem for i in lib.items()}
+
+
+def eval_citation_times(
+    lib: Library, stems: dict[int, str], settings: dict[str, AnswerSettings]
+) -> dict[str, Any]:
+    """Citation start error and stated answers on the demo questions, per pipeline.
+
+    A citation's error is its ``start`` minus the time its quote's first words are spoken
+    (aligned to the script with rapidfuzz). Citations of items without a script (the JFK
+    clip) or whose quote does not align are counted apart.
+    """
+    data = json.loads(DEMO_QUESTIONS.read_text())["questions"]
+    clocks = demo_clocks({q["item"] for q in data} | set(stems.values()) - {"jfk_inaugural"})
+    out: dict[str, Any] = {}
+    for name, s in settings.items():
+        answerer = Answerer(lib, cache=False, settings=s)
+        errors: list[float] = []
+        untimed = stated = right_sentence = 0
+        answers: list[Answer] = []
+        for q in data:
+            a = answerer.answer(q["question"])
+            answers.append(a)
+            text = " ".join([a.answer, *(c.quote for c in a.citations)]).lower()
+            stated += any(g in a.answer.lower() for g in q["gold"])
+            right_sentence += any(g in text for g in q["gold"])
+            for c in a.citations:
+                clock = clocks.get(stems.get(c.media_id, ""))
+                if clock is None:
+                    untimed += 1
+                    continue
+                t, score = clock.locate(c.quote)
+                if score < MIN_ALIGNMENT:
+                    untimed += 1
+                    continue
+                errors.append(c.start - t)
+        absolute = [abs(e) for e in errors]
+        out[name] = {
+            "questions": len(data),
+            "citations_timed": len(errors),
+            "citations_untimed": untimed,
+            "start_within_1s": sum(e <= START_TOLERANCE_S for e in absolute) / len(errors)
+            if errors
+            else 0.0,
+            "start_error_p50_s": pct(absolute, 50),
+            "start_error_p95_s": pct(absolute, 95),
+            "answer_stated": stated / len(data),
+            "gold_in_answer_or_quotes": right_sentence / len(data),
+            **timing_summary(answers),
+        }
+    return out
+
+
 _THREADS_PROBE = """
 import json, os, sys, time
 import llama_cpp
@@ -288,7 +478,6 @@ def eval_threads(reps: int = 3) -> dict[str, Any]:
     variants are interleaved, ``reps`` rounds, medians reported.
     """
     import subprocess
-    import sys
 
     from core.transcribe import physical_cores
 
@@ -319,59 +508,105 @@ def eval_threads(reps: int = 3) -> dict[str, Any]:
     }
 
 
+SECTIONS = ("demo", "unanswerable", "qmsum", "scoped", "squad", "speed", "budget", "threads")
+
+
+def pipelines(which: str) -> dict[str, AnswerSettings]:
+    """The pipelines to compare: ``previous`` (before this round) and ``current``."""
+    both = {"previous": PREVIOUS, "current": AnswerSettings()}
+    return {k: v for k, v in both.items() if which in ("both", k)}
+
+
+def squad_held_back(q: Question) -> bool:
+    """Whether a spoken_squad question is in the held-back half (odd article index).
+
+    The other half (even article index) is the only spoken_squad data anything may be trained
+    or tuned on (``models/reranker``, refusal calibration); results are reported on this one.
+    """
+    return int(q.media_key.split("/")[1]) % 2 == 1
+
+
 def main() -> None:
     """Run the benchmark and print Markdown (or JSON)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}"
+    )
+    parser.add_argument("--pipelines", choices=("both", "previous", "current"), default="both")
     parser.add_argument("--qmsum-questions", type=int, default=0, help="0 = all")
     parser.add_argument("--squad-questions", type=int, default=300)
     parser.add_argument("--speed-questions", type=int, default=20)
-    parser.add_argument("--skip-scoped", action="store_true")
     parser.add_argument("--budgets", default="120,160,200,240,320")
     parser.add_argument("--budget-questions", type=int, default=12)
     parser.add_argument(
         "--work-dir", help="keep the benchmark libraries here (re-runs skip the import)"
     )
     args = parser.parse_args()
+    only = set(args.only.split(","))
+    if only - set(SECTIONS):
+        raise SystemExit(f"unknown sections {sorted(only - set(SECTIONS))}; choose from {SECTIONS}")
     root = retrieval_dir()
-    if not root.exists():
+    if only - {"demo", "threads"} and not root.exists():
         raise SystemExit(f"{root} is absent: the benchmark needs ../shared/data/retrieval")
-    report: dict[str, Any] = {"load_average_start": os.getloadavg()}
+    runs = pipelines(args.pipelines)
+    report: dict[str, Any] = {"load_average_start": os.getloadavg(), "sections": sorted(only)}
     with ExitStack() as stack:
         work = (
             Path(args.work_dir)
             if args.work_dir
             else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         )
-        t0 = time.perf_counter()
-        lib = stack.enter_context(Library(work / "qmsum"))
-        questions = load_qmsum(lib, root)
-        media = {i.path: i.id for i in lib.items()}
-        report["qmsum_import_s"] = time.perf_counter() - t0
-        if args.qmsum_questions:
-            questions = random.Random(0).sample(questions, args.qmsum_questions)
-        answerer = Answerer(lib, cache=False)
-        report["qmsum_retrieval"] = {
-            "library": retrieval_recall(answerer, questions, media, False),
-            "scoped": retrieval_recall(answerer, questions, media, True),
-        }
-        unanswerable = json.loads(UNANSWERABLE.read_text())["questions"]
-        report["unanswerable"] = eval_unanswerable(answerer, unanswerable)
-        report["qmsum_library"] = eval_qmsum(answerer, questions, media, scoped=False)
-        if not args.skip_scoped:
-            report["qmsum_scoped"] = eval_qmsum(answerer, questions, media, scoped=True)
-        speed_qs = random.Random(1).sample(questions, min(args.speed_questions, len(questions)))
-        report["threads"] = eval_threads()
-        report["speed"] = eval_speed(lib, speed_qs, media)
-        if args.budget_questions:
-            budgets = [int(b) for b in args.budgets.split(",")]
-            bq = random.Random(2).sample(questions, min(args.budget_questions, len(questions)))
-            report["budget"] = eval_budget(lib, bq, media, budgets)
-        if args.squad_questions:
+        if "demo" in only:
+            demo = stack.enter_context(Library(work / "demo"))
+            report["demo"] = eval_citation_times(demo, load_demo_library(demo), runs)
+        if only & {"unanswerable", "qmsum", "scoped", "speed", "budget"}:
+            t0 = time.perf_counter()
+            lib = stack.enter_context(Library(work / "qmsum"))
+            questions = load_qmsum(lib, root, reuse=bool(args.work_dir))
+            media = {i.path: i.id for i in lib.items()}
+            report["qmsum_import_s"] = time.perf_counter() - t0
+            if args.qmsum_questions:
+                questions = random.Random(0).sample(questions, args.qmsum_questions)
+            answerers = {n: Answerer(lib, cache=False, settings=s) for n, s in runs.items()}
+            if "unanswerable" in only:
+                unanswerable = json.loads(UNANSWERABLE.read_text())["questions"]
+                report["unanswerable"] = {
+                    n: eval_unanswerable(a, unanswerable) for n, a in answerers.items()
+                }
+            if "qmsum" in only:
+                any_answerer = next(iter(answerers.values()))
+                report["qmsum_retrieval"] = {
+                    "library": retrieval_recall(any_answerer, questions, media, False),
+                    "scoped": retrieval_recall(any_answerer, questions, media, True),
+                }
+                report["qmsum_library"] = {
+                    n: eval_qmsum(a, questions, media, scoped=False) for n, a in answerers.items()
+                }
+            if "scoped" in only:
+                report["qmsum_scoped"] = {
+                    n: eval_qmsum(a, questions, media, scoped=True) for n, a in answerers.items()
+                }
+            if "speed" in only:
+                speed_qs = random.Random(1).sample(
+                    questions, min(args.speed_questions, len(questions))
+                )
+                report["speed"] = eval_speed(lib, speed_qs, media)
+            if "budget" in only and args.budget_questions:
+                budgets = [int(b) for b in args.budgets.split(",")]
+                bq = random.Random(2).sample(questions, min(args.budget_questions, len(questions)))
+                report["budget"] = eval_budget(lib, bq, media, budgets)
+        if "threads" in only:
+            report["threads"] = eval_threads()
+        if "squad" in only and args.squad_questions:
             squad_lib = stack.enter_context(Library(work / "squad"))
-            squad = load_spoken_squad(squad_lib, root, args.squad_questions)
-            report["spoken_squad"] = eval_squad(Answerer(squad_lib, cache=False), squad)
-        report["settings"] = asdict(answerer.settings)
+            squad = load_spoken_squad(squad_lib, root, 10**9, reuse=bool(args.work_dir))
+            held = [q for q in squad if squad_held_back(q)][: args.squad_questions]
+            report["spoken_squad"] = {
+                n: eval_squad(Answerer(squad_lib, cache=False, settings=s), held)
+                for n, s in runs.items()
+            }
+        report["settings"] = {n: asdict(s) for n, s in runs.items()}
     report["load_average_end"] = os.getloadavg()
     if args.json:
         print(json.dumps(report, indent=2))
@@ -379,59 +614,99 @@ def main() -> None:
     print_markdown(report)
 
 
-def print_markdown(r: dict[str, Any]) -> None:
-    """The report as the tables of docs/answers.md."""
-    print(f"load average at start {r['load_average_start']}, end {r['load_average_end']}\n")
-    print("| qmsum | library-wide | meeting-scoped |\n| --- | ---: | ---: |")
-    lw, sc = r["qmsum_library"], r.get("qmsum_scoped", {})
-    rows = [
-        ("citations valid", "citations_valid", "{:.3f}"),
-        ("citation precision", "citation_precision", "{:.3f}"),
-        ("citation coverage", "citation_coverage", "{:.3f}"),
-        ("support rate (generated sentences)", "support_rate", "{:.3f}"),
-        ("false refusals", "false_refusal_rate", "{:.3f}"),
-        ("TTFT p50 / p95 ms", None, ""),
-        ("total p50 / p95 ms", None, ""),
-    ]
+def _row(name: str, per: dict[str, dict[str, Any]], key: str, fmt: str = "{:.3f}") -> str:
+    cells = [fmt.format(per[n][key]) if key in per[n] else "-" for n in per]
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
+def _table(title: str, per: dict[str, dict[str, Any]], rows: list[tuple[str, str, str]]) -> None:
+    print(f"\n{title}\n\n| measure | " + " | ".join(per) + " |")
+    print("| --- |" + " ---: |" * len(per))
     for name, key, fmt in rows:
-        if key:
-            a = fmt.format(lw[key])
-            b = fmt.format(sc[key]) if sc else "-"
-        else:
-            pre = "ttft" if name.startswith("TTFT") else "total"
-            a = f"{lw[pre + '_p50_ms']:.0f} / {lw[pre + '_p95_ms']:.0f}"
-            b = f"{sc[pre + '_p50_ms']:.0f} / {sc[pre + '_p95_ms']:.0f}" if sc else "-"
-        print(f"| {name} | {a} | {b} |")
-    rl = r["qmsum_retrieval"]
-    for k in ("recall@1", "recall@3", "recall@8"):
-        print(f"| retrieval {k} | {rl['library'][k]:.3f} | {rl['scoped'][k]:.3f} |")
-    print(f"| answer modes | {lw['modes']} | {sc.get('modes', '-')} |")
-    u = r["unanswerable"]
-    print(f"\nunanswerable: refusal rate {u['refusal_rate']:.3f} on {u['questions']} questions")
-    if u["answered_instead"]:
-        print("answered instead of refusing: " + "; ".join(u["answered_instead"]))
+        print(_row(name, per, key, fmt))
+
+
+_QUALITY = [
+    ("citations valid", "citations_valid", "{:.3f}"),
+    ("citation precision", "citation_precision", "{:.3f}"),
+    ("citation coverage", "citation_coverage", "{:.3f}"),
+    ("support rate (generated sentences)", "support_rate", "{:.3f}"),
+    ("false refusals", "false_refusal_rate", "{:.3f}"),
+    ("TTFT p50 ms", "ttft_p50_ms", "{:.0f}"),
+    ("TTFT p95 ms", "ttft_p95_ms", "{:.0f}"),
+    ("total p50 ms", "total_p50_ms", "{:.0f}"),
+    ("total p95 ms", "total_p95_ms", "{:.0f}"),
+]
+
+
+def print_markdown(r: dict[str, Any]) -> None:
+    """The report as the tables of docs/answers.md, each pipeline in a column."""
+    print(f"load average at start {r['load_average_start']}, end {r['load_average_end']}")
+    if "demo" in r:
+        _table(
+            "demo library (bench/demo_questions.json): citation start vs the quoted words",
+            r["demo"],
+            [
+                ("citations timed", "citations_timed", "{}"),
+                ("start within 1 s", "start_within_1s", "{:.3f}"),
+                ("start error p50 s", "start_error_p50_s", "{:.2f}"),
+                ("start error p95 s", "start_error_p95_s", "{:.2f}"),
+                ("gold answer stated in the answer", "answer_stated", "{:.3f}"),
+                ("gold answer in answer or quotes", "gold_in_answer_or_quotes", "{:.3f}"),
+                ("TTFT p50 ms", "ttft_p50_ms", "{:.0f}"),
+                ("total p50 ms", "total_p50_ms", "{:.0f}"),
+            ],
+        )
+    for key, title in (("qmsum_library", "qmsum library-wide"), ("qmsum_scoped", "qmsum scoped")):
+        if key in r:
+            _table(title, r[key], _QUALITY)
+            print("| answer modes | " + " | ".join(str(x["modes"]) for x in r[key].values()))
+    if "qmsum_retrieval" in r:
+        rl = r["qmsum_retrieval"]
+        print("\n| retrieval | library-wide | scoped |\n| --- | ---: | ---: |")
+        for k in ("recall@1", "recall@3", "recall@8"):
+            print(f"| {k} | {rl['library'][k]:.3f} | {rl['scoped'][k]:.3f} |")
+    if "unanswerable" in r:
+        _table(
+            "unanswerable qmsum questions",
+            r["unanswerable"],
+            [("refusal rate", "refusal_rate", "{:.3f}"), ("questions", "questions", "{}")],
+        )
+        for n, u in r["unanswerable"].items():
+            if u["answered_instead"]:
+                print(f"{n} answered instead of refusing: " + "; ".join(u["answered_instead"]))
     if "spoken_squad" in r:
-        s = r["spoken_squad"]
-        print(
-            f"\nspoken_squad ({s['questions']} questions): gold answer in answer or quotes "
-            f"{s['answer_in_text_or_quotes']:.3f}, false refusals {s['false_refusal_rate']:.3f}, "
-            f"TTFT p50 {s['ttft_p50_ms']:.0f} ms, total p50 {s['total_p50_ms']:.0f} ms"
+        _table(
+            "spoken_squad, held-back half (odd article index)",
+            r["spoken_squad"],
+            [
+                ("questions", "questions", "{}"),
+                ("gold answer stated in the answer", "answer_stated", "{:.3f}"),
+                ("gold answer in answer or quotes", "answer_in_text_or_quotes", "{:.3f}"),
+                ("short answer exact match", "exact_match", "{:.3f}"),
+                ("short answer F1", "f1", "{:.3f}"),
+                ("false refusals", "false_refusal_rate", "{:.3f}"),
+                ("TTFT p50 ms", "ttft_p50_ms", "{:.0f}"),
+                ("total p50 ms", "total_p50_ms", "{:.0f}"),
+            ],
         )
-    sp = r["speed"]
-    print(
-        f"\nspeed ({sp['questions']} qmsum questions, meeting-scoped, {sp['model']}, "
-        f"{sp['threads']} threads, load {sp['load_average']}):\n"
-    )
-    print(
-        "| run | TTFT p50 | TTFT p95 | total p50 | total p95 | evaluated prompt tokens p50 |\n"
-        "| --- | ---: | ---: | ---: | ---: | ---: |"
-    )
-    for name in ("no_cache", "prefix_cache", "answer_cache_memory", "answer_cache_db"):
-        x = sp[name]
+    if "speed" in r:
+        sp = r["speed"]
         print(
-            f"| {name} | {x['ttft_p50_ms']:.1f} | {x['ttft_p95_ms']:.1f} | "
-            f"{x['total_p50_ms']:.1f} | {x['total_p95_ms']:.1f} | {x['evaluated_tokens_p50']:.0f} |"
+            f"\nspeed ({sp['questions']} qmsum questions, meeting-scoped, {sp['model']}, "
+            f"{sp['threads']} threads, load {sp['load_average']}):\n"
         )
+        print(
+            "| run | TTFT p50 | TTFT p95 | total p50 | total p95 | evaluated prompt tokens p50 |"
+            "\n| --- | ---: | ---: | ---: | ---: | ---: |"
+        )
+        for name in ("no_cache", "prefix_cache", "answer_cache_memory", "answer_cache_db"):
+            x = sp[name]
+            print(
+                f"| {name} | {x['ttft_p50_ms']:.1f} | {x['ttft_p95_ms']:.1f} | "
+                f"{x['total_p50_ms']:.1f} | {x['total_p95_ms']:.1f} | "
+                f"{x['evaluated_tokens_p50']:.0f} |"
+            )
     if "budget" in r:
         print(
             "\ncontext budget (meeting-scoped):\n\n| passage tokens | prompt tokens p50 | "
@@ -443,10 +718,11 @@ def print_markdown(r: dict[str, Any]) -> None:
                 f"| {b} | {x['prompt_tokens_p50']:.0f} | {x['evaluated_tokens_p50']:.0f} | "
                 f"{x['ttft_p50_ms']:.0f} | {x['total_p50_ms']:.0f} | {x['coverage']:.3f} |"
             )
-    print("\nllama.cpp speed (medians):\n\n| variant | prompt tok/s | decode tok/s |")
-    print("| --- | ---: | ---: |")
-    for name, x in r["threads"].items():
-        print(f"| {name} | {x['prompt_tok_s']:.0f} | {x['decode_tok_s']:.1f} |")
+    if "threads" in r:
+        print("\nllama.cpp speed (medians):\n\n| variant | prompt tok/s | decode tok/s |")
+        print("| --- | ---: | ---: |")
+        for name, x in r["threads"].items():
+            print(f"| {name} | {x['prompt_tok_s']:.0f} | {x['decode_tok_s']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -57,15 +57,20 @@ def qmsum_segments(turns: list[dict[str, str]]) -> list[Segment]:
     return out
 
 
-def load_qmsum(lib: Library, root: Path) -> list[Question]:
-    """Import every qmsum meeting into ``lib``; return its specific questions."""
+def load_qmsum(lib: Library, root: Path, *, reuse: bool = False) -> list[Question]:
+    """Import every qmsum meeting into ``lib``; return its specific questions.
+
+    With ``reuse``, meetings already in ``lib`` (a kept ``--work-dir``) are not imported again.
+    """
     questions = []
+    have = {i.path for i in lib.items()} if reuse else set()
     for path in sorted((root / "qmsum").glob("*.json")):
         data = json.loads(path.read_text())
         key = f"transcript:qmsum/{path.stem}"
-        import_transcript(
-            lib, key, f"Meeting {path.stem}", qmsum_segments(data["meeting_transcripts"])
-        )
+        if key not in have:
+            import_transcript(
+                lib, key, f"Meeting {path.stem}", qmsum_segments(data["meeting_transcripts"])
+            )
         for q in data["specific_query_list"]:
             spans = tuple((10.0 * int(a), 10.0 * int(b) + 10.0) for a, b in q["relevant_text_span"])
             questions.append(Question(q["query"], key, spans=spans))
@@ -82,14 +87,23 @@ def squad_segments(context: str) -> list[Segment]:
     return out
 
 
-def load_spoken_squad(lib: Library, root: Path, limit: int, seed: int = 0) -> list[Question]:
-    """Import every paragraph; return ``limit`` questions sampled with a fixed seed."""
+def load_spoken_squad(
+    lib: Library, root: Path, limit: int, seed: int = 0, *, reuse: bool = False
+) -> list[Question]:
+    """Import every paragraph; return ``limit`` questions sampled with a fixed seed.
+
+    With ``reuse``, paragraphs already in ``lib`` (a kept ``--work-dir``) are not imported again.
+    """
     data = json.loads((root / "spoken_squad" / "spoken_test-v1.1.json").read_text())
     questions = []
+    have = {i.path for i in lib.items()} if reuse else set()
     for a, article in enumerate(data["data"]):
         for p, para in enumerate(article["paragraphs"]):
             key = f"transcript:spoken_squad/{a}/{p}"
-            import_transcript(lib, key, f"{article['title']} {p}", squad_segments(para["context"]))
+            if key not in have:
+                import_transcript(
+                    lib, key, f"{article['title']} {p}", squad_segments(para["context"])
+                )
             for qa in para["qas"]:
                 answers = tuple({x["text"].lower() for x in qa["answers"]})
                 questions.append(Question(qa["question"], key, answers=answers))

@@ -39,12 +39,6 @@ _FIX_PATH = (
 )
 _FIX_RUNTIME = "Install the LLM runtime with: pip install 'mediamind[llm]' (llama-cpp-python)."
 
-# ChatML, used only when a GGUF carries no chat template of its own.
-_CHATML = (
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
-    "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 # Letters and digits only: templates trim message content (Llama 3, Gemma: ``| trim``), and
 # Python's strip() also removes control characters such as \x1f, which once cut the marker.
 _SENTINEL = "MEDIAMINDUSERTEXT7F3A"
@@ -218,7 +212,17 @@ class LocalLLM:
             self.llm = self._load(train_ctx)
         self.n_ctx = int(self.llm.n_ctx())
         meta: dict[str, str] = dict(self.llm.metadata)
-        self.chat_template = meta.get("tokenizer.chat_template") or _CHATML
+        template = meta.get("tokenizer.chat_template")
+        if not template:
+            # A base (completion) model or an embedding model: it would continue the prompt
+            # instead of answering it.
+            self.llm.close()
+            raise ModelError(
+                f"The language model file {path} is not a chat model: it has no chat template "
+                "(tokenizer.chat_template), so it cannot follow the answer prompt.",
+                fix="Use an instruction-tuned (chat/Instruct) GGUF, or the default model.",
+            )
+        self.chat_template = template
         self.name = meta.get("general.name") or path.stem
         self.model_id = model_identity(path)
         self._formatter: Any = None

@@ -855,3 +855,33 @@ def _join_verified(halves: list[Path], dest: Path, expected: ModelFile) -> None:
             "model (checksum mismatch).",
             fix="Pick the folder holding both original halves (model.bin.part1 and .part2).",
         )
+
+
+# The evidence ranker of answers is built in this repository (``python -m models.reranker``)
+# and ships with it, like the recommender; it is checked like every other model file.
+ANSWER_RANKER = ModelFile(
+    "models/reranker/shipped/ranker.onnx",
+    "b9872e223817d18f054591c489fc6afdf37953bbea1045770e58d0cb9ade0383",
+    501,
+)
+
+
+def answer_ranker_file() -> Path:
+    """The answer evidence ranker (ONNX), checked against its size and sha256.
+
+    Raises:
+        ModelError: The file is missing or not the registered one.
+    """
+    fix = "Restore models/reranker/shipped/ from the repository (git checkout)."
+    bundled = bundled_models_dir()
+    candidates = [bundled / "ranker.onnx"] if bundled else []
+    candidates.append(Path(__file__).resolve().parents[1] / ANSWER_RANKER.path)
+    path = next((p for p in candidates if p.is_file()), candidates[-1])
+    if not path.is_file():
+        raise ModelError(f"The answer evidence ranker {path} is missing.", fix=fix)
+    if path.stat().st_size != ANSWER_RANKER.size or sha256_file(path) != ANSWER_RANKER.sha256:
+        raise ModelError(
+            f"The answer evidence ranker {path} is not the registered file (size or sha256).",
+            fix=fix,
+        )
+    return path

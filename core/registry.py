@@ -267,14 +267,14 @@ SPEAKER_ENCODER = ModelSpec(
     license="Apache-2.0",
     packages=(),
     files=(SPEAKER_ENCODER_FILE,),
-    description="GE2E speaker encoder, float ONNX (shipped in models/speaker/shipped)",
-    install_hint="git checkout models/speaker/shipped (or python -m models.speaker.export)",
+    description="GE2E speaker encoder, float ONNX (ships in core/data/speaker)",
+    install_hint="git checkout core/data/speaker (or python -m models.speaker.export)",
 )
 
 
 def shipped_speaker_dir() -> Path:
-    """Where the converted speaker encoder lives: beside the code (also in the packaged app)."""
-    return Path(__file__).resolve().parents[1] / "models" / "speaker" / "shipped"
+    """Where the converted speaker encoder lives: inside ``core`` (also in the packaged app)."""
+    return SHIPPED_DATA_DIR / "speaker"
 
 
 def speaker_encoder_path() -> Path:
@@ -858,9 +858,10 @@ def _join_verified(halves: list[Path], dest: Path, expected: ModelFile) -> None:
 
 
 # The evidence ranker of answers is built in this repository (``python -m models.reranker``)
-# and ships with it, like the recommender; it is checked like every other model file.
+# and ships inside ``core`` (core/data/), like the recommender; it is checked like every other
+# model file.
 ANSWER_RANKER = ModelFile(
-    "models/reranker/shipped/ranker.onnx",
+    "reranker/ranker.onnx",
     "b9872e223817d18f054591c489fc6afdf37953bbea1045770e58d0cb9ade0383",
     501,
 )
@@ -872,11 +873,8 @@ def answer_ranker_file() -> Path:
     Raises:
         ModelError: The file is missing or not the registered one.
     """
-    fix = "Restore models/reranker/shipped/ from the repository (git checkout)."
-    bundled = bundled_models_dir()
-    candidates = [bundled / "ranker.onnx"] if bundled else []
-    candidates.append(Path(__file__).resolve().parents[1] / ANSWER_RANKER.path)
-    path = next((p for p in candidates if p.is_file()), candidates[-1])
+    fix = "Restore core/data/reranker/ from the repository (git checkout)."
+    path = SHIPPED_DATA_DIR / ANSWER_RANKER.path
     if not path.is_file():
         raise ModelError(f"The answer evidence ranker {path} is missing.", fix=fix)
     if path.stat().st_size != ANSWER_RANKER.size or sha256_file(path) != ANSWER_RANKER.sha256:

@@ -49,7 +49,7 @@ def _session(path: Path, threads: int) -> onnxruntime.InferenceSession:
             except Exception as exc:  # onnxruntime raises untyped errors for bad files
                 raise ModelError(
                     f"The speaker encoder {path} could not be loaded ({exc}).",
-                    fix="Restore models/speaker/shipped from the repository "
+                    fix="Restore core/data/speaker from the repository "
                     "(or rebuild it with python -m models.speaker.export).",
                 ) from exc
         return _sessions[key]

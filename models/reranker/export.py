@@ -1,4 +1,4 @@
-"""Export the fitted ranker as ONNX to ``models/reranker/shipped/ranker.onnx``.
+"""Export the fitted ranker as ONNX to ``core/data/reranker/ranker.onnx``.
 
 ``python -m models.reranker.export [--work-dir DIR]`` reads ``DIR/ranker.json`` and prints the
 file's sha256 and size for ``core.registry.ANSWER_RANKER``. The graph is the whole model:
@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from core.answer._rank import FEATURES
 
-SHIPPED = Path(__file__).resolve().parent / "shipped"
+SHIPPED = Path(__file__).resolve().parents[2] / "core" / "data" / "reranker"
 OPSET = 17
 
 

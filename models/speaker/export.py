@@ -3,7 +3,7 @@
 ``python -m models.speaker.export [--out FILE]`` reads ``resemblyzer/pretrained.pt`` from the
 installed ``resemblyzer`` wheel (located through its package metadata; the module itself is
 never imported: it needs librosa and webrtcvad, which MediaMind does not use), checks its
-sha256 against the registry, and writes ``models/speaker/shipped/ge2e-speaker.onnx``.
+sha256 against the registry, and writes ``core/data/speaker/ge2e-speaker.onnx``.
 
 The model stays float32: dynamic int8 quantisation of the LSTM measured cosine 0.3-0.4
 against the float model (issue 17), i.e. it stops being a speaker encoder.

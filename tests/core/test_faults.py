@@ -239,11 +239,6 @@ def test_a_damaged_header_is_one_clear_line(tmp_path: Path, reference: tuple[Pat
     assert db.read_bytes()[:16] == b"not a database!!"  # nothing was written into it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fixed on branch harden (issue 16, defect 3: a damaged library is written to and "
-    "read errors print tracebacks)",
-)
 def test_corrupt_pages_give_one_clear_line_and_are_never_written_to(
     tmp_path: Path, reference: tuple[Path, float]
 ) -> None:
@@ -410,11 +405,6 @@ def test_disk_full_at_random_points_of_ingest(disk_full_runs: list[dict[str, Any
         assert run["check"] == 0, run["check_err"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fixed on branch harden (issue 16, defect 8: the disk-full error repeats, names no "
-    "file, and the batch gets no summary line)",
-)
 def test_disk_full_says_it_once_per_file_and_ends_with_the_summary(
     disk_full_runs: list[dict[str, Any]],
 ) -> None:

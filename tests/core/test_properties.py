@@ -116,10 +116,6 @@ def test_files_read_the_same_in_the_encodings_they_come_in(
     assert read_subtitle_file(path) == parse_subtitles(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fixed on branch harden (issue 16, defect 6: UTF-16 subtitles are rejected)",
-)
 @settings(max_examples=20, deadline=None)
 @given(subtitle_files(), st.sampled_from(["utf-16", "utf-16-le", "utf-16-be"]))
 def test_utf16_files_read_like_utf8(
@@ -291,10 +287,6 @@ def test_watch_takes_valid_times_and_refuses_the_rest_with_exit_2(
         assert "error" in err.getvalue()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fixed on branch harden (issue 16, defect 5: --since/--until are not validated)",
-)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     option=st.sampled_from(["--since", "--until"]),

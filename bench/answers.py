@@ -479,7 +479,7 @@ def eval_threads(reps: int = 3) -> dict[str, Any]:
     """
     import subprocess
 
-    from core.transcribe import physical_cores
+    from core.system import physical_cores
 
     n = str(physical_cores())
     variants = {

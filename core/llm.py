@@ -135,7 +135,7 @@ def _load_cpu_backends() -> None:
 
 
 def _threads() -> int:
-    from core.transcribe import physical_cores
+    from core.system import physical_cores
 
     return max(1, physical_cores())
 

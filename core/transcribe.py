@@ -23,7 +23,7 @@ from core.registry import whisper_model_dir
 
 # Re-exported for core.llm and bench/answers.py (owned by the answers work); new code imports
 # it from core.system.
-from core.system import physical_cores as physical_cores  # noqa: PLC0414
+from core.system import physical_cores
 from core.transcript import Segment, Word
 
 log = logging.getLogger(__name__)

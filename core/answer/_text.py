@@ -6,20 +6,9 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from core.stopwords import ANSWER_STOPWORDS as _STOPWORDS
+
 _WORD = re.compile(r"[a-z0-9]+")
-_STOPWORDS = frozenset(
-    re.findall(
-        r"\w+",
-        "a about above after again all also am an and any are as at be been before being below "
-        "between both but by can could did do does doing down during each few for from further had "
-        "has have having he her here hers him his how i if in into is it its itself just me more "
-        "most my no nor not now of off on once only or other our ours out over own same she should "
-        "so some such than that the their theirs them then there these they this those through to "
-        "too under until up very was we were what when where which while who whom why will with "
-        "would you your yours yeah yes okay ok um uh mm hmm oh like well right so just really "
-        "gonna wanna got get thing things kind sort lot many much",
-    )
-)
 # Words of how a question is asked rather than what it is about; they say nothing about
 # whether the library holds the answer.
 _GENERIC = frozenset(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from core.answer._settings import AnswerSettings
 from core.answer._text import _WORD, content_stems, overlap, sanitize, split_sentences
-from core.answer._types import Citation
+from core.answer._types import Citation, _Unit
 from core.library import Chunk, Library
 from core.search import Searcher, SearchResult
 
@@ -31,27 +31,6 @@ _SHORT_UNIT_PENALTY = -1.0
 # Tokens a passage header ("[S1] ") and a unit separator cost in the prompt.
 _HEADER_TOKENS = 2
 _UNIT_SEPARATOR_TOKENS = 1
-
-
-@dataclass
-class _Unit:
-    """A sentence of a passage, with the chunk it belongs to and its own time span."""
-
-    chunk: Chunk
-    text: str
-    core: bool
-    start: float = 0.0
-    end: float = 0.0
-    score: float = 0.0
-    question_cosine: float = 0.0
-    tokens: int = 0
-    selected: bool = False
-
-    def citation(self, media_id: int, title: str, label: str, quote: str = "") -> Citation:
-        """A citation of this sentence: its own start and end, its text as the quote."""
-        return Citation(
-            media_id, title, self.start, self.end, quote or self.text, label, self.chunk.id
-        )
 
 
 @dataclass

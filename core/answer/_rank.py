@@ -22,7 +22,7 @@ from core.answer._facts import names, numbers
 from core.answer._text import _GENERIC, _STOPWORDS, _WORD, content_stems, sounds_like, stem
 
 if TYPE_CHECKING:
-    from core.answer._evidence import _Unit
+    from core.answer._types import _Unit
     from core.search import Searcher
 
 FEATURES = (

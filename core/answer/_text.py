@@ -6,9 +6,10 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from core.stopwords import ANSWER_STOPWORDS as _STOPWORDS
+from core.stopwords import ANSWER_STOPWORDS
 
 _WORD = re.compile(r"[a-z0-9]+")
+_STOPWORDS = ANSWER_STOPWORDS
 # Words of how a question is asked rather than what it is about; they say nothing about
 # whether the library holds the answer.
 _GENERIC = frozenset(

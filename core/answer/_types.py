@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.transcript import format_timestamp
+
+if TYPE_CHECKING:
+    from core.library import Chunk
 
 
 @dataclass(frozen=True)
@@ -182,3 +185,24 @@ class Relevance:
     missing: tuple[str, ...]
     answerable: bool
     names_missing: tuple[str, ...] = ()
+
+
+@dataclass
+class _Unit:
+    """A sentence of a passage, with the chunk it belongs to and its own time span."""
+
+    chunk: Chunk
+    text: str
+    core: bool
+    start: float = 0.0
+    end: float = 0.0
+    score: float = 0.0
+    question_cosine: float = 0.0
+    tokens: int = 0
+    selected: bool = False
+
+    def citation(self, media_id: int, title: str, label: str, quote: str = "") -> Citation:
+        """A citation of this sentence: its own start and end, its text as the quote."""
+        return Citation(
+            media_id, title, self.start, self.end, quote or self.text, label, self.chunk.id
+        )

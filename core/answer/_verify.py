@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from core.answer._evidence import _SHORT_UNIT_WORDS, _Passage, _Unit
+from core.answer._evidence import _SHORT_UNIT_WORDS, _Passage
 from core.answer._facts import unsupported_facts
 from core.answer._grammar import _echoes_instructions, number_citations
 from core.answer._settings import QUOTE_PREAMBLE, AnswerSettings
 from core.answer._text import _WORD, content_stems, overlap
-from core.answer._types import Citation, SentenceCheck
+from core.answer._types import Citation, SentenceCheck, _Unit
 
 # A sentence of this many words or more whose distinct words are fewer than this share of
 # them repeats itself ("I think, I think, I think ...").

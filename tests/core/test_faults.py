@@ -251,8 +251,12 @@ def test_corrupt_pages_give_one_clear_line_and_are_never_written_to(
         damaged = tmp_path / f"trial{trial}"
         shutil.copytree(library, damaged)
         data = bytearray((damaged / DB_FILENAME).read_bytes())
+        # The first 16 bytes of 3 pages: the b-tree page header and cell pointers (or a
+        # freelist or overflow link), which SQLite's checks see. Bytes flipped inside a
+        # record's payload are invisible to them (SQLite keeps no page checksums), so that
+        # case is not claimed here; docs/reliability.md says so.
         for n in rng.sample(range(1, pages), 3):  # page 0 holds the header: tested above
-            at = n * page + rng.randrange(100, page - 16)
+            at = n * page
             data[at : at + 16] = bytes(rng.randrange(256) for _ in range(16))
         (damaged / DB_FILENAME).write_bytes(bytes(data))
         before = (damaged / DB_FILENAME).read_bytes()

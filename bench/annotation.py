@@ -3,7 +3,7 @@
 Run ``python -m bench.annotation [--json] [--llm-per-class N] [--fit]``. Data:
 ``../shared/data/topics/bbc_news/bbc-fulltext.zip`` (2,225 BBC articles, 5 editor labels), read
 straight from the zip; each article is imported as a transcript item (one paragraph per
-segment, timed at 2.5 words/s) with :func:`core.ingest.import_transcript`.
+segment, timed at 2.5 words/s) with :func:`core.ingest.pipeline.import_transcript`.
 Labels map to the taxonomy: business -> Business & Finance, entertainment -> Entertainment,
 politics -> News & Politics, sport -> Sports, tech -> Technology.
 
@@ -44,8 +44,8 @@ from bench.data import shared_data
 from core.annotate import classify, llm_tags
 from core.annotate.annotator import AnnotateSettings, Annotator, fit_head
 from core.annotate.store import item_tags
-from core.ingest import import_transcript
-from core.library import Library
+from core.ingest.pipeline import import_transcript
+from core.store import Library
 from core.taxonomy import MOODS, TOPICS
 from core.transcript import Segment
 

@@ -35,8 +35,8 @@ import numpy as np
 
 from bench.search import Question, load_qmsum, load_spoken_squad, retrieval_dir
 from core.answer import QUOTE_PREAMBLE, Answer, Answerer, AnswerSettings, Sources
-from core.library import Library
 from core.search import SearchFilters
+from core.store import Library
 
 HERE = Path(__file__).resolve().parent
 UNANSWERABLE = HERE / "unanswerable_qmsum.json"

@@ -31,7 +31,7 @@ from typing import Any
 from bench.answers import UNANSWERABLE
 from bench.search import load_qmsum, retrieval_dir
 from core.answer import Answerer, AnswerSettings, answerable
-from core.library import Library
+from core.store import Library
 
 GRID = {
     "refuse_cosine": [0.40, 0.42, 0.45, 0.48, 0.50],

@@ -27,8 +27,8 @@ import numpy as np
 from bench.data import shared_data
 from bench.wer import corpus_wer, edit_ops, normalize
 from core.ingest import IngestOptions, ingest
-from core.library import Library
-from core.media import SAMPLE_RATE, decode_audio
+from core.ingest.media import SAMPLE_RATE, decode_audio
+from core.store import Library
 
 REPO = Path(__file__).resolve().parents[1]
 

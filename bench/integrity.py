@@ -8,7 +8,8 @@ cannot be recomputed are not empty, then times, interleaved and with a warm page
 
 * ``open``: ``Library(dir, check=False)``, the open that reading commands use;
 * ``open+quick``: ``Library(dir)``, the open for writing, whose quick check reads every page
-  below ``core.db.FULL_QUICK_CHECK_BYTES`` and otherwise the header, schema and precious tables;
+  below ``core.store.db.FULL_QUICK_CHECK_BYTES`` and otherwise the header, schema and
+  precious tables;
 * ``quick_check (all pages)``: SQLite's ``PRAGMA quick_check`` of the whole file, the peer;
 * ``integrity_check``: what ``mediamind check`` runs.
 
@@ -25,8 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.db import utcnow
-from core.library import Library
+from core.store import Library, utcnow
 
 
 def _fill_user_tables(folder: Path) -> None:

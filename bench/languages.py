@@ -13,7 +13,7 @@ Run ``python -m bench.languages [--repeats 3] [--json]``. Data: ``../shared/data
   ``--repeats``; the ratio is the target (at most 5% slower).
 * **Models**: WER and speed (x real time) per language of tiny.en (English only), base with
   int8 compute (the default) and base with float32 compute, transcribing decoded audio with
-  :class:`core.transcribe.Transcriber` in the clip's language.
+  :class:`core.ingest.transcribe.Transcriber` in the clip's language.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from pathlib import Path
 from bench.ingest import english_clips, machine, shared_speech
 from bench.wer import corpus_wer, normalize
 from core.ingest import IngestOptions, ingest
-from core.library import Library
-from core.media import SAMPLE_RATE, decode_audio
+from core.ingest.media import SAMPLE_RATE, decode_audio
+from core.store import Library
 
 LANGUAGES = ("de", "fr", "es", "pt")
 
@@ -155,7 +155,7 @@ def model_table(
     clips: list[Clip], english: list[tuple[Path, str]], threads: int | None
 ) -> dict[str, dict[str, dict[str, float]]]:
     """WER and x real time per language for tiny.en, base int8 and base float32."""
-    from core.transcribe import Transcriber
+    from core.ingest.transcribe import Transcriber
 
     systems = {
         "tiny.en int8": Transcriber("tiny.en", threads=threads),

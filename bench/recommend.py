@@ -1,7 +1,7 @@
 """Latency of the recommendation runtime on a library: state update and home rows at 1k / 10k.
 
 Run ``python -m bench.recommend [--sizes 1000,10000] [--repeats 200] [--json]``. For each size
-N it builds a real library (``core.library.Library``, the real schema) with N ready items
+N it builds a real library (``core.store.library.Library``, the real schema) with N ready items
 whose per-item content cache (``recommend_items``) is filled with synthetic unit vectors (MiniLM is
 bypassed: its cost is paid once per item at ingest and measured by the embedding benchmarks),
 and a log of 200 viewings (play + pause each, 6 a day). It then times, with the
@@ -29,11 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from core.db import utcnow
-from core.library import Library
 from core.recommend import events as ev
 from core.recommend.home import CONTENT_DIM, TAGS_STAMP_KEY, Recommendations, tags_stamp
 from core.recommend.scorer import HistoryEvent
+from core.store import Library, utcnow
 from core.taxonomy import TOPICS
 from models.recsys.bench import time_call
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import shared_data
-from core.ingest import import_transcript
-from core.library import Library
-from core.search import Searcher, SearchSettings
+from core.ingest.pipeline import import_transcript
+from core.search.hybrid import Searcher, SearchSettings
+from core.store import Library
 from core.transcript import Segment
 
 REPO = Path(__file__).resolve().parents[1]

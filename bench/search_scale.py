@@ -1,7 +1,7 @@
 """Search latency and vector recall as the library grows (10k, 100k, 1M chunks).
 
 Run ``python -m bench.search_scale [--sizes 10000,100000,1000000] [--queries 200] [--json]
-[--cache-dir DIR]``. For each size N it builds a library through ``core.library.Library`` (the
+[--cache-dir DIR]``. For each size N it builds a library through ``core.store.library.Library`` (the
 real schema, triggers and vector writer) with N chunks over N/500 items:
 
 * text: the qmsum meeting turns of ``../shared/data/retrieval/qmsum``, three turns per chunk,
@@ -41,9 +41,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from core.db import utcnow
-from core.library import Library
-from core.search import (
+from core.search.hybrid import (
     QUANTIZED_MIN_VECTORS,
     Searcher,
     SearchFilters,
@@ -52,6 +50,7 @@ from core.search import (
     text_sha256,
     write_vectors,
 )
+from core.store import Library, utcnow
 
 REPO = Path(__file__).resolve().parents[1]
 DIM = 384

@@ -51,7 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.data import shared_data
-from core.media import SAMPLE_RATE, decode_audio
+from core.ingest.media import SAMPLE_RATE, decode_audio
 from core.speakers.diarize import (
     Diarization,
     DiarizeOptions,
@@ -259,8 +259,8 @@ def profile_rates(
     threshold: float,
 ) -> dict[str, float]:
     """Through the real profile store: file 1's voices stored, then file 2's; compare."""
-    from core.library import Library
     from core.speakers.profiles import store_item_speakers
+    from core.store import Library
 
     def same_profile(a: Diarization, b: Diarization) -> bool:
         with tempfile.TemporaryDirectory() as tmp, Library(Path(tmp)) as lib:
@@ -348,7 +348,7 @@ def write_wav(path: Path, audio: npt.NDArray[np.float32]) -> None:
 def cost(mixes: list[Mix], repeats: int, threads: int) -> dict[str, Any]:
     """Ingest time with speakers against ``--no-speakers``, same file, alternating."""
     from core.ingest import IngestOptions, ingest
-    from core.library import Library
+    from core.store import Library
 
     audio = np.concatenate([m.audio for m in mixes])
     times: dict[bool, list[float]] = {True: [], False: []}

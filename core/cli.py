@@ -65,15 +65,14 @@ def _library_dir(args: argparse.Namespace) -> Path:
 
 def _library(args: argparse.Namespace, *, create: bool = False, check: bool = True) -> Any:
     """Open the library; only ingest creates one, and only reading commands skip the check."""
-    from core.library import Library
+    from core.store import Library
 
     return Library(_library_dir(args), create=create, check=check)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """``mediamind ingest``: add files and folders, with a progress bar."""
-    from core.ingest import IngestOptions, ingest
-    from core.language import check_language
+    from core.ingest import IngestOptions, check_language, ingest
 
     progress = Progress()
     failed = done = skipped = 0
@@ -143,7 +142,7 @@ def cmd_transcript(args: argparse.Namespace) -> int:
         segments = lib.segments(item.id)
         names = speaker_names(lib.db, item.id)
         if args.translation:
-            from core.translation import translation
+            from core.ingest import translation
 
             segments = translation(lib, item.id)
             if not segments:
@@ -537,8 +536,8 @@ def _date_arg(text: str) -> str:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``mediamind check``: SQLite's full integrity check of the library, read-only."""
-    from core.backup import check_file, list_backups
     from core.paths import DB_FILENAME
+    from core.store import check_file, list_backups
 
     directory = _library_dir(args)
     path = directory / DB_FILENAME
@@ -564,7 +563,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     """``mediamind backup``: a consistent copy of the library database, taken while it is open."""
-    from core.backup import take_backup
+    from core.store import take_backup
 
     with _library(args) as lib:
         dest = take_backup(lib.db, "manual")
@@ -574,7 +573,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """``mediamind restore``: go back to a backup (the newest unless one is named)."""
-    from core.backup import find_backup, list_backups, restore_backup
+    from core.store import find_backup, list_backups, restore_backup
 
     directory = _library_dir(args)
     if args.list:
@@ -843,8 +842,8 @@ def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | No
     except apsw.Error as exc:
         # A database error raised below the Database layer (a cursor read directly) is still
         # one line naming the library and what to do, never a traceback.
-        from core.db import library_error
         from core.paths import DB_FILENAME
+        from core.store import library_error
 
         error = library_error(str(_library_dir(args) / DB_FILENAME), exc)
         log.info("details", exc_info=True)

@@ -54,8 +54,8 @@ def cmd_train_recsys(args: argparse.Namespace) -> int:
             f"The training code (models/recsys) cannot be imported ({exc}).",
             fix="Run from a source checkout installed with: pip install -e .[train]",
         ) from exc
-    from core.library import Library
     from core.paths import default_library_dir
+    from core.store import Library
 
     with Library(Path(args.library) if args.library else default_library_dir()) as lib:
         directory = lib.directory

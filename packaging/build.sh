@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
 done
 start=$(date +%s)
 
-# 1. prebuilt embedding model, built afresh each time so that it always matches core/embedding.py
+# 1. prebuilt embedding model, built afresh each time so that it always matches core/search/embedding.py
 #    (models.embedding.build needs the build extra: onnx)
 export MEDIAMIND_BUNDLE_MODELS="$here/build/bundle-models"
 rm -rf "$MEDIAMIND_BUNDLE_MODELS"

@@ -95,7 +95,7 @@ def _session_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     models.mkdir(exist_ok=True)
     from importlib import metadata
 
-    from core.embedding import SOURCE_PACKAGE
+    from core.search import SOURCE_PACKAGE
 
     try:
         metadata.distribution(SOURCE_PACKAGE)

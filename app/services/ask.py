@@ -41,7 +41,7 @@ def ask_process_main(library_dir: str, tasks: Any, updates: Any) -> None:
     """
     from core.answer import Answer as CoreAnswer
     from core.answer import Answerer, Sources, Token
-    from core.library import Library
+    from core.store import Library
 
     libraries: list[Library] = []
     answerers: dict[str, Answerer] = {}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 if TYPE_CHECKING:
-    from core.library import Library
+    from core.store import Library
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ class LazyLibrary(Generic[T]):
             LibraryError: The directory or database cannot be used.
         """
         if self._library is None:
-            from core.library import Library
+            from core.store import Library
 
             library = Library(self.directory)
             try:

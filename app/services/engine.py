@@ -23,12 +23,12 @@ def preload_engine_modules() -> None:
     import numpy  # noqa: F401
 
     import core.annotate.store
-    import core.library
-    import core.media
+    import core.ingest.media
     import core.recommend.events
     import core.recommend.home
     import core.registry
-    import core.search
+    import core.search.hybrid
+    import core.store.library
     import core.transcript  # noqa: F401
 
 

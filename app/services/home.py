@@ -11,8 +11,8 @@ from app.services.records import HomeCard, Shelf
 from core.errors import MediaMindError
 
 if TYPE_CHECKING:
-    from core.library import Library
     from core.recommend.home import Recommendations
+    from core.store import Library
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class HomeService:
 
         Errors are not raised: a file that cannot be decoded simply gets a generated cover.
         """
-        from core.media import video_frame
+        from core.ingest import video_frame
 
         try:
             frame = video_frame(Path(path), at, width)

@@ -38,7 +38,7 @@ def ingest_process_main(library_dir: str, tasks: Any, updates: Any) -> None:
     with contextlib.suppress(AttributeError, OSError):
         os.nice(10)  # background work: the desktop and the GUI come first
     from core.ingest import IngestOptions, ingest
-    from core.library import Library
+    from core.store import Library
 
     libraries: list[Library] = []
     annotators: dict[str, Any] = {}  # by LLM path: models load once per process

@@ -11,7 +11,7 @@ from app.services.connection import LazyLibrary, no_attachment
 from app.services.records import LibraryItem, TranscriptLine
 
 if TYPE_CHECKING:
-    from core.library import Library
+    from core.store import Library
 
 
 class LibraryService:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import MediaMindError
 
 if TYPE_CHECKING:
-    from core.library import MediaItem
+    from core.store import MediaItem
 
 EXPORT_FORMATS = ("srt", "vtt", "txt")
 WHISPER_MODELS = ("auto", "tiny.en", "base")
@@ -232,9 +232,9 @@ class Shelf:
 
 @dataclass(frozen=True)
 class IngestSettings:
-    """The choices an ingest job runs with (mirrors ``core.ingest.IngestOptions``)."""
+    """The choices an ingest job runs with (mirrors ``core.ingest.pipeline.IngestOptions``)."""
 
-    model: str = "auto"  # tiny.en for English, base for other languages (core/language.py)
+    model: str = "auto"  # tiny.en for English, base for other languages (core/ingest/language.py)
     threads: int | None = None
     prefer_subtitles: bool = False
 

@@ -9,8 +9,8 @@ from app.services.connection import LazyLibrary
 from app.services.records import SearchHit, marked_to_html
 
 if TYPE_CHECKING:
-    from core.library import Library
     from core.search import Searcher
+    from core.store import Library
 
 
 def _searcher(library: Library) -> Searcher:

@@ -33,11 +33,10 @@ import numpy as np
 
 from core.annotate import classify, llm_tags, safety
 from core.annotate.store import NewTag, replace_machine_tags, tags_of
-from core.db import utcnow
 from core.errors import MediaMindError
-from core.library import Chunk, Library
 from core.llm import LLMHandle, LocalLLM
 from core.search import EmbeddingStore, TextEncoder, default_encoder
+from core.store import Chunk, Library, utcnow
 from core.taxonomy import MOOD_DESCRIPTIONS, MOODS, TOPIC_DESCRIPTIONS, TOPICS
 
 log = logging.getLogger(__name__)

@@ -30,9 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.annotate.store import Tag, get_tag
-from core.db import utcnow
 from core.errors import NotFoundError, UsageError
-from core.library import Library
+from core.store import Library, utcnow
 from core.taxonomy import ENTITY_TYPES, MOODS, RATINGS, TAG_TYPES, canonical_topic
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.db import utcnow
-from core.library import Library
+from core.store import Library, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,8 @@ from typing import Any
 from core.answer._settings import PIPELINE_VERSION, SYSTEM_PROMPT
 from core.answer._text import normalise_question
 from core.answer._types import Answer
-from core.db import utcnow
-from core.library import Library
 from core.search import LRUCache, SearchFilters
+from core.store import Library, utcnow
 
 log = logging.getLogger(__name__)
 

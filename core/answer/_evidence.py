@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from core.answer._settings import AnswerSettings
 from core.answer._text import _WORD, content_stems, overlap, sanitize, split_sentences
 from core.answer._types import Citation, _Unit
-from core.library import Chunk, Library
 from core.search import Searcher, SearchResult
+from core.store import Chunk, Library
 
 if TYPE_CHECKING:
     from core.llm import LocalLLM

@@ -47,7 +47,6 @@ from core.answer._types import (
 )
 from core.answer._verify import extractive, verify_sentence
 from core.errors import UsageError
-from core.library import Library
 from core.llm import LLMHandle
 from core.search import (
     Searcher,
@@ -57,6 +56,7 @@ from core.search import (
     default_encoder,
     query_terms,
 )
+from core.store import Library
 from core.transcript import format_timestamp
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from core.transcript import format_timestamp
 
 if TYPE_CHECKING:
-    from core.library import Chunk
+    from core.store import Chunk
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.errors import UsageError
-from core.library import Library
 from core.recommend.scorer import event_context
+from core.store import Library
 
 EventKind = Literal["play", "pause", "seek", "progress", "complete"]
 EVENT_KINDS: tuple[str, ...] = get_args(EventKind)

@@ -82,11 +82,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core import registry
-from core.db import utcnow
 from core.errors import ModelError
-from core.library import Library
 from core.recommend import events as ev
 from core.recommend.scorer import HistoryEvent, Recommender, UserState
+from core.store import Library, utcnow
 from core.transcript import format_timestamp
 
 log = logging.getLogger(__name__)
@@ -438,7 +437,7 @@ def item_table(lib: Library, encoder: Any) -> ItemTable:
 
     Args:
         lib: The library.
-        encoder: A ``core.search.TextEncoder`` or a factory of one (called only if needed).
+        encoder: A ``core.search.hybrid.TextEncoder`` or a factory of one (called only if needed).
 
     Returns:
         The table.
@@ -529,7 +528,7 @@ def _refresh_items(
             raise ModelError(
                 f"The text encoder {enc_id} gives {vectors.shape[1]}-d vectors; the "
                 f"recommender needs {CONTENT_DIM}-d MiniLM embeddings.",
-                fix="Use the default MiniLM encoder (core.search.default_encoder).",
+                fix="Use the default MiniLM encoder (core.search.hybrid.default_encoder).",
             )
         content[stale] = vectors
         for k, topic in zip(stale, _topics_of(vectors, store.encoder), strict=True):

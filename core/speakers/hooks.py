@@ -1,4 +1,7 @@
-"""What ingest calls to diarize an item and record its voices (kept out of ``core.ingest``)."""
+"""What ingest calls to diarize an item and record its voices.
+
+Kept out of ``core.ingest.pipeline`` so that the pipeline only hooks it in.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ import numpy.typing as npt
 from core.transcript import Segment
 
 if TYPE_CHECKING:
-    from core.library import Library
     from core.speakers.diarize import Diarization
+    from core.store import Library
 
 # Share of an item's progress bar given to diarization (it costs about a tenth of transcription).
 PROGRESS_SHARE = 0.05

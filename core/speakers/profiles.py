@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from core.db import Database, utcnow
 from core.errors import NotFoundError, UsageError
+from core.store import Database, utcnow
 
 if TYPE_CHECKING:
     from core.speakers.diarize import SpeakerCluster

@@ -1,6 +1,6 @@
 """Build and evaluate the all-MiniLM-L6-v2 sentence-embedding model the engine runs.
 
-The runtime is ``core.embedding``.
+The runtime is ``core.search.embedding``.
 
 :mod:`models.embedding.build` makes the ONNX graphs (the runtime needs only onnxruntime);
 ``python -m models.embedding.export`` writes them (``--install``: the int8 model where the

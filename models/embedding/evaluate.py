@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from core.embedding import FP32_FILENAME, INT8_FILENAME, Embedder, EmbeddingConfig, default_threads
+from core.search import FP32_FILENAME, INT8_FILENAME, Embedder, EmbeddingConfig, default_threads
 from models.embedding.build import QuantSettings, build_embedding_model, locate_source_zip
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "retrieval" / "qmsum"

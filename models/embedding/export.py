@@ -13,8 +13,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.embedding import CONFIG_FILENAME, EmbeddingConfig
 from core.errors import MediaMindError
+from core.search import CONFIG_FILENAME, EmbeddingConfig
 from models.embedding.build import build_embedding_model, ensure_embedding_model
 
 DEFAULT_OUT = Path("build/embedding")

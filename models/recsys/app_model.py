@@ -2,7 +2,7 @@
 
 The committed ``models/recsys/shipped`` model featurises an item as 128 numbers (ML-100K genre
 flags, release-year bucket, hashed title words). A library item has none of those; what the app
-has is a MiniLM text embedding (``core.embedding.Embedder``, 384-d). So the app ships a
+has is a MiniLM text embedding (``core.search.embedding.Embedder``, 384-d). So the app ships a
 second model, ``core/data/recsys/shipped-app``, trained with the same split, seeds, early
 stopping and checks on ML-100K, but with each film's content vector = the MiniLM embedding of
 ``"<title>. <genre>, <genre>"`` (:func:`item_text`) and **content-only**: no film gets a trained
@@ -70,7 +70,7 @@ APP_NOTICE = (
 The item content vectors in `items.npz` (and the content projection trained on them) are
 all-MiniLM-L6-v2 sentence embeddings (Apache-2.0, sentence-transformers) of each MovieLens film's
 title and genre names, computed with MediaMind's int8 build of that model
-(`core.embedding.Embedder`). Reproduce with `python -m models.recsys.app_model ml100k`.
+(`core.search.embedding.Embedder`). Reproduce with `python -m models.recsys.app_model ml100k`.
 """
 )
 
@@ -94,7 +94,7 @@ def minilm_content(cat: Catalogue, encoder: Any) -> NDArray[np.float32]:
 
     Args:
         cat: The ML-100K catalogue.
-        encoder: Anything with ``encode(texts) -> [n, 384]`` (``core.embedding.Embedder``).
+        encoder: Anything with ``encode(texts) -> [n, 384]`` (``core.search.embedding.Embedder``).
 
     Returns:
         Unit float32 vectors.
@@ -179,7 +179,7 @@ def train_ml100k(
     Returns:
         The export metrics (``metrics.json``) plus the test metrics of the torch model.
     """
-    from core.embedding import Embedder
+    from core.search import Embedder
 
     split = app_split(data_dir, Embedder(threads=1), seed=seed, content_only=content_only)
     result = train_model(
@@ -427,9 +427,9 @@ def train_on_library(
         core.errors.ModelError: The base model has no weights file.
     """
     from core.errors import UsageError
-    from core.library import Library
     from core.recommend import events as ev
     from core.recommend.home import training_data
+    from core.store import Library
 
     with Library(library_dir) as lib:
         data = training_data(lib)

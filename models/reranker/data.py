@@ -18,8 +18,8 @@ from bench.search import Question, load_spoken_squad, retrieval_dir
 from core.answer import AnswerSettings
 from core.answer._evidence import candidate_passages
 from core.answer._rank import unit_features
-from core.library import Library
 from core.search import Searcher, default_encoder
+from core.store import Library
 
 HEURISTIC = AnswerSettings(ranker="heuristic")
 SQUAD_FILE = Path("spoken_squad") / "spoken_test-v1.1.json"

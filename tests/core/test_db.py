@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from core.db import MIGRATIONS, Database, Migration
 from core.errors import DiskFullError, LibraryError
+from core.store.db import MIGRATIONS, Database, Migration
 
 
 def test_migrations_are_numbered_recorded_and_idempotent(tmp_path: Path) -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import embedding
-from core.embedding import (
+from core.errors import ModelError
+from core.search import embedding
+from core.search.embedding import (
     CONFIG_FILENAME,
     FP32_FILENAME,
     INT8_FILENAME,
@@ -23,7 +24,6 @@ from core.embedding import (
     EmbeddingConfig,
     embedding_model_dir,
 )
-from core.errors import ModelError
 from models.embedding import build
 from models.embedding.build import build_embedding_model, ensure_embedding_model
 from tests.conftest import require, requires

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from core.library import Library
 from core.paths import DB_FILENAME
+from core.store import Library
 from core.transcript import Segment, make_chunks, to_srt
 from tests.conftest import REPO, require
 from tests.core.test_ingest import louder_copy, run_cli

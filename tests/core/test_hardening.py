@@ -18,11 +18,10 @@ import apsw
 import numpy as np
 import pytest
 
-from core.backup import list_backups, take_backup
-from core.db import APPLICATION_ID, MIGRATIONS, Database
 from core.errors import LibraryError
-from core.library import Library
 from core.search import mark_terms, query_terms
+from core.store import Library, list_backups, take_backup
+from core.store.db import APPLICATION_ID, MIGRATIONS, Database
 from core.transcript import Segment, Word, parse_subtitles_checked, read_subtitles
 from tests.conftest import REPO
 
@@ -95,8 +94,8 @@ def _music(seconds: float) -> np.ndarray:
 
 @pytest.mark.slow
 def test_silence_music_and_noise_give_no_text_and_speech_stays_inside_the_media(jfk: Path) -> None:
-    from core.media import decode_audio
-    from core.transcribe import Transcriber
+    from core.ingest import decode_audio
+    from core.ingest.transcribe import Transcriber
 
     rng = np.random.default_rng(0)
     tr = Transcriber("tiny.en", threads=1)
@@ -117,7 +116,7 @@ def test_silence_music_and_noise_give_no_text_and_speech_stays_inside_the_media(
 
 
 def test_segments_without_speech_or_past_the_end_are_dropped_or_clamped() -> None:
-    from core.transcribe import heard_segments, spoken_windows
+    from core.ingest.transcribe import heard_segments, spoken_windows
 
     regions = [(1.0, 3.0), (10.0, 11.9)]
     segs = [
@@ -225,13 +224,13 @@ def test_a_damaged_library_is_refused_for_writing_and_reads_fail_in_one_line(
 def test_the_quick_check_reads_everything_of_a_small_library_and_the_precious_tables_of_a_large_one(
     subtitle_library: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import core.db
+    import core.store.db
 
     _trash_table(subtitle_library, "chunks")
     db = Database(subtitle_library / "library.sqlite")
     try:
         assert db.quick_check()  # small: every page is read, the damage is found
-        monkeypatch.setattr(core.db, "FULL_QUICK_CHECK_BYTES", 0)
+        monkeypatch.setattr(core.store.db, "FULL_QUICK_CHECK_BYTES", 0)
         assert db.quick_check() == []  # "large": chunks are recomputable and not read
         assert db.integrity_check()  # the full check on demand still finds it
     finally:
@@ -571,8 +570,8 @@ def test_an_item_left_ingesting_by_a_killed_run_shows_as_interrupted(tmp_path: P
 
 _PAUSED_INGEST = """
 import sys
-from core.ingest import ingest
-from core.library import Library
+from core.ingest.pipeline import ingest
+from core.store.library import Library
 lib = Library(sys.argv[1])
 for ev in ingest(lib, [sys.argv[2]]):
     if ev.kind == "started":

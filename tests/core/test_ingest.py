@@ -16,7 +16,7 @@ import pytest
 from bench.wer import normalize
 from core.errors import ModelError
 from core.ingest import IngestOptions, ingest, prune
-from core.library import Library
+from core.store import Library
 from core.transcript import make_chunks
 from tests.conftest import REPO, write_silent_video
 
@@ -43,7 +43,7 @@ def louder_copy(src: Path, dst: Path, gain: float) -> Path:
     """A real variant of a recording with different bytes (so a different sha256)."""
     import av
 
-    from core.media import decode_audio
+    from core.ingest import decode_audio
 
     audio = np.clip(decode_audio(src) * gain, -1, 1)
     with av.open(str(dst), "w") as out:
@@ -276,8 +276,8 @@ PODCAST = REPO / "demo" / "media" / "printing_history_podcast.mp3"  # 128 s of e
 # then wait (on stdin, not a timer) to be killed mid-file.
 _KILLED_MID_FILE = """
 import sys
-from core.ingest import IngestOptions, ingest
-from core.library import Library
+from core.ingest.pipeline import IngestOptions, ingest
+from core.store.library import Library
 lib = Library(sys.argv[1])
 for ev in ingest(lib, [sys.argv[2]], IngestOptions(batch_chunks=1)):
     if ev.kind == "progress" and ev.chunks_indexed:

@@ -12,11 +12,9 @@ import pytest
 
 from bench.wer import normalize
 from core.errors import UsageError
-from core.ingest import IngestOptions, ingest
-from core.language import check_language
-from core.library import Library
+from core.ingest import IngestOptions, check_language, ingest, translation
 from core.search import Searcher
-from core.translation import translation
+from core.store import Library
 from tests.conftest import REPO, require_shared
 
 pytestmark = pytest.mark.slow

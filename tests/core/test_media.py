@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import MediaError, NoAudioError, PathMissingError, UnsupportedMediaError
-from core.media import decode_audio, probe, title_from_filename
+from core.ingest.media import decode_audio, probe, title_from_filename
 from tests.conftest import write_silent_video, write_tone_wav
 
 

@@ -235,8 +235,8 @@ def test_k_rejects_text_that_is_not_a_number(text: str) -> None:
 @pytest.fixture(scope="module")
 def one_item_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     """A library with one two-minute subtitle item (no model needed to add it)."""
-    from core.ingest import import_transcript
-    from core.library import Library
+    from core.ingest.pipeline import import_transcript
+    from core.store import Library
 
     directory = tmp_path_factory.mktemp("props-library")
     with Library(directory) as lib:

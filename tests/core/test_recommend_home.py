@@ -14,8 +14,7 @@ import pytest
 
 from core import cli
 from core.errors import ModelError, NotFoundError, UsageError
-from core.ingest import import_transcript
-from core.library import Library
+from core.ingest.pipeline import import_transcript
 from core.recommend import events as ev
 from core.recommend.home import (
     SHIPPED_APP_DIR,
@@ -27,6 +26,7 @@ from core.recommend.home import (
 )
 from core.recommend.scorer import Recommender
 from core.search import default_encoder
+from core.store import Library
 from core.transcript import Segment
 from mediamind import cli as launcher
 from tests.conftest import require, require_module

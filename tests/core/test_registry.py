@@ -47,8 +47,8 @@ def test_unknown_model_choice() -> None:
 @pytest.mark.slow
 def test_whisper_base_is_joined_verified_and_transcribes(jfk: Path) -> None:
     from bench.wer import wer
-    from core.media import decode_audio
-    from core.transcribe import Transcriber
+    from core.ingest import decode_audio
+    from core.ingest.transcribe import Transcriber
 
     path = whisper_model_dir("base")
     assert (path / "model.bin").stat().st_size == 2 * 72608766
@@ -73,8 +73,8 @@ def test_whisper_base_is_joined_verified_and_transcribes(jfk: Path) -> None:
 
 @pytest.mark.slow
 def test_language_detection_with_a_multilingual_model() -> None:
-    from core.media import decode_audio
-    from core.transcribe import Transcriber
+    from core.ingest import decode_audio
+    from core.ingest.transcribe import Transcriber
     from tests.conftest import require_shared
 
     clip = require_shared("speech", "fleurs", "fleurs-de-000.ogg")

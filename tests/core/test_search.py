@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import core.search
-from core.ingest import IngestOptions, import_transcript, ingest
-from core.library import Library
+import core.search.hybrid
+from core.ingest.pipeline import IngestOptions, import_transcript, ingest
 from core.search import Searcher, SearchFilters, default_encoder, fts_query, query_terms
+from core.store import Library
 from core.transcript import Segment
 
 pytestmark = pytest.mark.slow
@@ -197,7 +197,7 @@ def test_any_query_through_the_bm25_split_is_the_plain_ranking(
     # The split (normally from 20k chunks on) runs on this small library for every query.
     searcher = Searcher(library)
     terms = query_terms(query.replace("\x00", " ")[:10_000])  # what search() keeps of it
-    with patch.object(core.search, "BM25_SPLIT_MIN_POSTINGS", 1):
+    with patch.object(core.search.hybrid, "BM25_SPLIT_MIN_POSTINGS", 1):
         got = searcher.search(query, k=5, mode="bm25")
         ranked = searcher._bm25(terms, 50, SearchFilters()) if terms else []
     plain = searcher._bm25_query(fts_query(terms), 50, "1", []) if terms else []

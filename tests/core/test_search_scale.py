@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-import core.search
-from core.db import MIGRATIONS, Database, utcnow
-from core.library import ItemMetadata, Library
-from core.search import Searcher, SearchFilters, fts_query, text_sha256, write_vectors
+import core.search.hybrid
+from core.search.hybrid import Searcher, SearchFilters, fts_query, text_sha256, write_vectors
+from core.store import ItemMetadata, Library
+from core.store.db import MIGRATIONS, Database, utcnow
 from core.transcript import Segment
 
 DIM = 384
@@ -121,7 +121,7 @@ def test_public_search_uses_the_quantized_path(
         return original(self, vec, n, filters)
 
     monkeypatch.setattr(Searcher, "_vector_quantized", spy)
-    monkeypatch.setattr(core.search, "QUANTIZED_MIN_VECTORS", N)
+    monkeypatch.setattr(core.search.hybrid, "QUANTIZED_MIN_VECTORS", N)
     encoder = FixedEncoder()
     q = sample(1, seed=4)[0]
     encoder.vectors["what was said"] = q
@@ -177,7 +177,7 @@ def test_deleting_chunks_removes_them_from_every_vector_table(tmp_path: Path) ->
     # The in-memory bits notice the delete and are read again: item 1 never comes back.
     got = searcher._vector_quantized(q, 50, SearchFilters())
     assert got and not set(got) & set(gone)
-    assert len(core.search._bit_index(lib.db).chunk_ids) == PER_ITEM
+    assert len(core.search.hybrid._bit_index(lib.db).chunk_ids) == PER_ITEM
     # Rows added later are read incrementally and found.
     seg = [Segment(0.0, 5.0, "a new talk about volcanoes")]
     item = lib.upsert_pending("/new", "new", "audio")
@@ -292,7 +292,7 @@ def test_bm25_split_returns_exactly_the_full_query_ranking(
             "last_segment) VALUES (?, ?, ?, 0, 1, ?, 0, 0)",
             [(i + 1, i // PER_ITEM + 1, i % PER_ITEM, t) for i, t in enumerate(texts)],
         )
-    monkeypatch.setattr(core.search, "BM25_SPLIT_MIN_POSTINGS", 200)
+    monkeypatch.setattr(core.search.hybrid, "BM25_SPLIT_MIN_POSTINGS", 200)
     searcher = Searcher(lib, encoder=FixedEncoder())
     expressions: list[str] = []
     original = Searcher._bm25_query

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from core.errors import NotFoundError, UsageError
-from core.library import Library
-from core.media import SAMPLE_RATE, decode_audio
+from core.ingest.media import SAMPLE_RATE, decode_audio
 from core.speakers.diarize import (
     Diarization,
     SpeakerCluster,
@@ -29,6 +28,7 @@ from core.speakers.profiles import (
     speaker_names,
     store_item_speakers,
 )
+from core.store import Library
 from core.transcript import Segment, Word, to_json, to_srt, to_txt, to_vtt
 from tests.conftest import require_shared
 
@@ -340,8 +340,8 @@ def test_cli_ingest_names_speakers_in_transcripts_and_search(tmp_path: Path) -> 
 
 
 def test_a_copy_reusing_a_transcript_gets_the_same_voices(tmp_path: Path) -> None:
-    from core.library import ItemMetadata
     from core.speakers import hooks
+    from core.store import ItemMetadata
 
     rng = np.random.default_rng(1)
     voices = [_voice(0, rng.normal(size=256)), _voice(1, rng.normal(size=256))]

@@ -1,4 +1,4 @@
-"""core.transcribe's window logic on built inputs: where audio is cut, how words are grouped,
+"""core.ingest.transcribe's window logic on built inputs: where audio is cut, how words are grouped,
 and the re-decode of a window whose text looks like a decoding loop.
 
 The speech is the committed JFK clip (real speech for the real Silero VAD), laid out with
@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from core.media import SAMPLE_RATE, decode_audio
-from core.transcribe import (
+from core.ingest.media import SAMPLE_RATE, decode_audio
+from core.ingest.transcribe import (
     DecodeOptions,
     Transcriber,
     _looks_repetitive,

@@ -41,9 +41,9 @@ QMSUM_MEETINGS = 6
 def qmsum_recall_at_10() -> float:
     """Hybrid recall@10 of the specific questions of the first 6 qmsum meetings (by name)."""
     from bench.search import Question, qmsum_segments, recall
-    from core.ingest import import_transcript
-    from core.library import Library
+    from core.ingest.pipeline import import_transcript
     from core.search import Searcher
+    from core.store import Library
 
     root = require_shared("retrieval", "qmsum")
     with tempfile.TemporaryDirectory() as tmp, Library(tmp) as lib:
@@ -78,8 +78,8 @@ def bbc_macro_f1() -> float:
         top_labels,
     )
     from core.annotate import AnnotateSettings, Annotator, classify
-    from core.ingest import import_transcript
-    from core.library import Library
+    from core.ingest.pipeline import import_transcript
+    from core.store import Library
 
     articles = read_bbc(require_shared("topics", "bbc_news", "bbc-fulltext.zip"))
     _, test = split(articles)
@@ -114,8 +114,8 @@ def squad_answer_stated() -> float:
     from bench.answers import eval_squad
     from bench.search import Question, squad_segments
     from core.answer import Answerer
-    from core.ingest import import_transcript
-    from core.library import Library
+    from core.ingest.pipeline import import_transcript
+    from core.store import Library
 
     root = require_shared("retrieval", "spoken_squad", "spoken_test-v1.1.json")
     data = json.loads(root.read_text())

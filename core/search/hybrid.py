@@ -29,11 +29,9 @@ from typing import Any, Protocol, cast
 import numpy as np
 import numpy.typing as npt
 
-from core.db import Database
-from core.library import Library
 from core.stopwords import STOPWORDS
+from core.store import Database, Library, write_vectors
 from core.transcript import format_timestamp
-from core.vectors import write_vectors
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +39,7 @@ Vector = npt.NDArray[np.float32]
 
 
 class TextEncoder(Protocol):
-    """What search needs of an embedding model (``core.embedding.Embedder`` is one)."""
+    """What search needs of an embedding model (``core.search.embedding.Embedder`` is one)."""
 
     @property
     def model_id(self) -> str:
@@ -66,7 +64,7 @@ def default_encoder() -> TextEncoder:
     """The process-wide int8 MiniLM encoder, built on first use."""
     with _encoder_lock:
         if "default" not in _encoders:
-            from core.embedding import Embedder
+            from core.search.embedding import Embedder
 
             _encoders["default"] = Embedder()
         return _encoders["default"]

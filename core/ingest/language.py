@@ -30,8 +30,8 @@ import numpy as np
 import numpy.typing as npt
 
 from core.errors import ModelError, UsageError
-from core.media import SAMPLE_RATE
-from core.transcribe import (
+from core.ingest.media import SAMPLE_RATE
+from core.ingest.transcribe import (
     DecodeOptions,
     Transcriber,
     WindowText,
@@ -122,7 +122,7 @@ class RoutedInfo:
 class LanguageRouter:
     """Transcribes with the English or the multilingual model, by the language spoken.
 
-    Has :class:`~core.transcribe.Transcriber`'s ``transcribe`` shape; the models are loaded
+    Has :class:`~core.ingest.transcribe.Transcriber`'s ``transcribe`` shape; the models are loaded
     on first need and cached per process.
     """
 

@@ -726,7 +726,7 @@ class Database:
             )
         pending = sorted((m for m in migrations if m.number not in applied), key=lambda m: m.number)
         if pending and applied and self.path != ":memory:" and backups > 0:
-            from core.snapshot import take_backup
+            from core.store.snapshot import take_backup
 
             take_backup(self, f"before-schema-{pending[0].number}", keep=backups)
         for migration in pending:
@@ -768,7 +768,7 @@ def _header_problems(path: Path) -> list[str]:
 
 def damaged_error(path: str, problems: Sequence[str]) -> DamagedLibraryError:
     """The refusal to write into a library that failed a check, with how to recover."""
-    from core.snapshot import list_backups
+    from core.store.snapshot import list_backups
 
     directory = Path(path).parent
     found = list_backups(directory)

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.errors import ModelError
-from core.media import SAMPLE_RATE
+from core.ingest.media import SAMPLE_RATE
 from core.registry import whisper_model_dir
 
 # Re-exported for core.llm and bench/answers.py (owned by the answers work); new code imports

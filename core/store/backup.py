@@ -1,6 +1,6 @@
 """Backups on demand, restore and the full check of a library database.
 
-Backups themselves are written by :mod:`core.snapshot` (one before every schema migration,
+Backups themselves are written by :mod:`core.store.snapshot` (one before every schema migration,
 the last few kept, and on demand with ``mediamind backup``, kept until deleted by hand). A
 restore never deletes anything: the files it replaces are moved into
 ``backups/replaced-<time>/``.
@@ -14,7 +14,7 @@ from typing import Any
 
 from core.errors import DamagedLibraryError, NotFoundError
 from core.paths import DB_FILENAME
-from core.snapshot import _copy, _stamp, backups_dir, list_backups, take_backup
+from core.store.snapshot import _copy, _stamp, backups_dir, list_backups, take_backup
 
 __all__ = ["check_file", "find_backup", "list_backups", "restore_backup", "take_backup"]
 
@@ -22,7 +22,7 @@ __all__ = ["check_file", "find_backup", "list_backups", "restore_backup", "take_
 def _open_readonly(path: Path) -> Any:
     import apsw
 
-    from core.db import _load_sqlite_vec
+    from core.store.db import _load_sqlite_vec
 
     conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
     _load_sqlite_vec(conn)
@@ -37,7 +37,7 @@ def check_file(path: Path) -> list[str]:
     """
     import apsw
 
-    from core.db import APPLICATION_ID, _header_problems, check_problems
+    from core.store.db import APPLICATION_ID, _header_problems, check_problems
 
     if not path.is_file():
         raise NotFoundError(

@@ -2,8 +2,8 @@
 
 A backup is made with SQLite's online backup API while the library stays open, written under
 a temporary name and renamed into ``<library>/backups`` so a crash never leaves a half backup
-that looks whole. The database takes one before every schema migration (:mod:`core.db`), so
-this module depends on nothing of it; checking and restoring backups is :mod:`core.backup`.
+that looks whole. The database takes one before every schema migration (:mod:`core.store.db`), so
+this module depends on nothing of it; checking and restoring backups is :mod:`core.store.backup`.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _copy(source: Any, dest_path: Path) -> None:
 
 
 class OpenDatabase(Protocol):
-    """What a backup reads from: an open library database (``core.db.Database``).
+    """What a backup reads from: an open library database (``core.store.db.Database``).
 
     A protocol rather than the class itself, because the database takes a backup before each
     migration and so depends on this module, not the other way round.

@@ -1,6 +1,6 @@
 """Writing chunk vectors: the float index and its quantized companions, kept in step.
 
-The tables are created by the migrations in :mod:`core.db`; the library (when it stores a
+The tables are created by the migrations in :mod:`core.store.db`; the library (when it stores a
 transcript's chunks) and search (when it indexes chunks that have none) both write through
 :func:`write_vectors`, so this sits below both of them.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from core.db import Database
+from core.store.db import Database
 
 
 def write_vectors(db: Database, rows: Iterable[tuple[int, Any, int, str, str | None]]) -> int:

@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from core.library import Library
-from core.transcribe import (
+from core.ingest.transcribe import (
     Transcriber,
     _WindowDecoder,
     load_whisper,
     speech_windows,
     words_to_segments,
 )
+from core.store import Library
 from core.transcript import Segment
 
 
@@ -55,7 +55,7 @@ def store_translation(
     embed: Callable[[list[str]], Any] | None,
 ) -> None:
     """Replace an item's translation and re-embed its chunks from it, in one transaction."""
-    from core.vectors import write_vectors
+    from core.store import write_vectors
 
     chunks = library.chunks(item_id)
     texts = [

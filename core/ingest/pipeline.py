@@ -25,12 +25,12 @@ from core.errors import (
     UnsupportedMediaError,
     UsageError,
 )
-from core.language import AUTO, LanguageRouter, RoutedInfo
-from core.library import ItemMetadata, Library
-from core.media import MEDIA_EXTENSIONS, SUBTITLE_EXTENSIONS, decode_audio, probe
+from core.ingest.language import AUTO, LanguageRouter, RoutedInfo
+from core.ingest.media import MEDIA_EXTENSIONS, SUBTITLE_EXTENSIONS, decode_audio, probe
+from core.ingest.transcribe import Transcriber
 from core.registry import sha256_file
 from core.speakers import hooks as speaker_hooks
-from core.transcribe import Transcriber
+from core.store import ItemMetadata, Library
 from core.transcript import Segment, read_subtitles
 
 if TYPE_CHECKING:
@@ -76,11 +76,11 @@ class IngestOptions:
     """Choices that apply to a whole ingest run."""
 
     # ``auto``: English to tiny.en, other languages to ``multilingual_model``
-    # (core/language.py); a name or folder forces that model for every file.
+    # (core/ingest/language.py); a name or folder forces that model for every file.
     model: str = AUTO
     language: str | None = None  # forced language code; None detects it
     multilingual_model: str = "base"
-    # Store an English translation of non-English speech (core/translation.py).
+    # Store an English translation of non-English speech (core/ingest/translation.py).
     translate: bool = False
     prefer_subtitles: bool = False
     threads: int | None = None
@@ -229,7 +229,7 @@ class _Ingestor:
         if not (source or "").startswith("whisper:"):
             return False
         if self.options.translate and language not in (None, "en") and item_id is not None:
-            from core.translation import translation
+            from core.ingest.translation import translation
 
             if not translation(self.library, item_id):
                 return True
@@ -350,7 +350,7 @@ class _Ingestor:
 
     def _process(self, path: Path, item_id: int, st: os.stat_result) -> Iterator[tuple[float, int]]:
         """Transcribe and store one file, yielding ``(fraction done, chunks searchable)``."""
-        from core.media import check_readable
+        from core.ingest.media import check_readable
 
         check_readable(path)
         digest = sha256_file(path)
@@ -461,7 +461,7 @@ class _Ingestor:
         yield 1.0, writer.indexed
 
     def _translate(self, item_id: int, audio: Any, language: str) -> None:
-        from core.translation import store_translation, translate
+        from core.ingest.translation import store_translation, translate
 
         t = self.transcriber()
         # Only non-English items get here, so a forced model is a multilingual one.

@@ -11,11 +11,11 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.db import Database, utcnow
 from core.errors import DiskFullError, LibraryError, NotFoundError
 from core.paths import DB_FILENAME
+from core.store.db import Database, utcnow
+from core.store.vectors import write_vectors
 from core.transcript import ChunkSpan, Segment, Word, make_chunks
-from core.vectors import write_vectors
 
 if TYPE_CHECKING:
     import numpy as np
@@ -120,7 +120,7 @@ class Library:
             create: Create the library when there is none; a command that only reads passes
                 False, so a mistyped path is reported instead of becoming an empty library.
             check: Run the database's quick check before anything can be written; a damaged
-                library is refused (see :meth:`core.db.Database.quick_check`).
+                library is refused (see :meth:`core.store.db.Database.quick_check`).
 
         Raises:
             LibraryError: The directory cannot be created, holds no library (``create``

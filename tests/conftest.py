@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -51,6 +53,26 @@ def require_module(name: str, fix: str, *, ci_provides: bool = True) -> Any:
 def requires(ok: object, reason: str, *, ci_provides: bool = True) -> pytest.MarkDecorator:
     """Decorator form of :func:`require`, applied when the test is set up."""
     return pytest.mark.requirement(bool(ok), reason, ci_provides=ci_provides)
+
+
+def mediamind(
+    *args: str,
+    library: Path | None = None,
+    cwd: Path = REPO,
+    timeout: float = 900,
+    **kw: Any,
+) -> subprocess.CompletedProcess[str]:
+    """Run the engine's command line (``python -m core.cli``) as a user would; never raises."""
+    lib = ["--library", str(library)] if library is not None else []
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli", *lib, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        timeout=timeout,
+        **kw,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

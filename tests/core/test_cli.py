@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from core import __version__
-from tests.conftest import REPO
+from tests.conftest import mediamind
 
-
-def mm(*args: str, library: Path | None = None) -> subprocess.CompletedProcess[str]:
-    lib = ["--library", str(library)] if library else []
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", *lib, *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-        timeout=600,
-    )
+mm = mediamind
 
 
 def test_version_and_help() -> None:

@@ -23,21 +23,14 @@ from core.search import mark_terms, query_terms
 from core.store import Library, list_backups, take_backup
 from core.store.db import APPLICATION_ID, MIGRATIONS, Database
 from core.transcript import Segment, Word, parse_subtitles_checked, read_subtitles
-from tests.conftest import REPO
+from tests.conftest import REPO, mediamind
 
 SR = 16_000
 
 
 def mm(*args: str, library: Path | None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    lib = ["--library", str(library)] if library else []
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", *lib, *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=cwd,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+    return mediamind(
+        *args, library=library, cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=600
     )
 
 

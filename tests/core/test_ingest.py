@@ -18,21 +18,12 @@ from core.errors import ModelError
 from core.ingest import IngestOptions, ingest, prune
 from core.store import Library
 from core.transcript import make_chunks
-from tests.conftest import REPO, write_silent_video
+from tests.conftest import REPO, mediamind, write_silent_video
 
 pytestmark = pytest.mark.slow
 
 
-def run_cli(*args: str, library: Path, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", "--library", str(library), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-        timeout=600,
-        **kw,
-    )
+run_cli = mediamind
 
 
 def events(lib: Library, *paths: Path, **opts) -> list:  # type: ignore[no-untyped-def]

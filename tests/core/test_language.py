@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,20 +13,12 @@ from core.errors import UsageError
 from core.ingest import IngestOptions, check_language, ingest, translation
 from core.search import Searcher
 from core.store import Library
-from tests.conftest import REPO, require_shared
+from tests.conftest import mediamind, require_shared
 
 pytestmark = pytest.mark.slow
 
 
-def run_cli(*args: str, library: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", "--library", str(library), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-        timeout=900,
-    )
+run_cli = mediamind
 
 
 def words_of(lib: Library, item_id: int) -> set[str]:

@@ -10,15 +10,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import MediaMindError, ModelError, PathMissingError, UnsupportedMediaError
 from core.library import ItemMetadata, Library
-from core.media import MEDIA_EXTENSIONS, SUBTITLE_EXTENSIONS, decode_audio, probe
-from core.transcribe import Transcriber
+from core.media import (
+    MEDIA_EXTENSIONS,
+    SAMPLE_RATE,
+    SUBTITLE_EXTENSIONS,
+    MediaInfo,
+    decode_audio,
+    probe,
+)
+from core.transcribe import Transcriber, TranscriptionInfo
 from core.transcript import Segment, read_subtitle_file
 
 if TYPE_CHECKING:
@@ -141,6 +148,68 @@ def sidecar_subtitles(path: Path) -> Path | None:
     return None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A file read up to the point where it needs Whisper (the driver's part of ingest).
+
+    Attributes:
+        digest: sha256 of the file.
+        size: Its size in bytes.
+        mtime: Its modification time.
+        info: What :func:`probe` found; ``None`` for a subtitle file.
+        transcript: Metadata and segments of a file that needs no Whisper (a subtitle file, a
+            sidecar with ``prefer_subtitles``, the same bytes already transcribed elsewhere).
+    """
+
+    digest: str
+    size: int
+    mtime: float
+    info: MediaInfo | None
+    transcript: tuple[ItemMetadata, list[Segment]] | None = None
+
+    @property
+    def probed_duration(self) -> float:
+        """The container's duration (0 when unknown), which decoding checks against."""
+        return self.info.duration if self.info is not None else 0.0
+
+    def metadata(self, duration: float, language: str | None, source: str) -> ItemMetadata:
+        """The item's metadata once its transcript (``duration`` s, by ``source``) exists."""
+        info = self.info
+        if info is None:
+            raise TypeError("a subtitle file's metadata comes with its transcript")
+        codec = (
+            info.audio_codec
+            if info.video_codec is None
+            else f"{info.video_codec}+{info.audio_codec}"
+        )
+        return ItemMetadata(
+            self.digest,
+            self.size,
+            self.mtime,
+            info.duration or duration,
+            info.container,
+            codec,
+            info.kind,
+            info.title,
+            language,
+            source,
+        )
+
+
+def transcribe_file(
+    transcriber: Transcriber, path: Path, probed_duration: float
+) -> tuple[float, TranscriptionInfo, Iterator[Segment]]:
+    """Decode a media file and start transcribing it (the Whisper part of ingest).
+
+    Returns:
+        The decoded duration in seconds, what Whisper found about the audio, and the
+        segments as a generator.
+    """
+    audio = decode_audio(path, probed_duration)
+    tinfo, segments = transcriber.transcribe(audio)
+    return audio.shape[0] / SAMPLE_RATE, tinfo, segments
+
+
 class _Ingestor:
     def __init__(
         self, library: Library, options: IngestOptions, encoder: TextEncoder | None
@@ -167,12 +236,12 @@ class _Ingestor:
         for n, path in enumerate(files, start=len(failures) + 1):
             yield from self.one(path, n, total)
 
-    def one(self, path: Path, n: int, total: int) -> Iterator[IngestEvent]:
-        key = str(path)
+    def precheck(self, path: Path, n: int, total: int) -> IngestEvent | os.stat_result:
+        """A ``skipped`` or ``failed`` event for a file that needs no work, else its stat."""
         suffix = path.suffix.lower()
         if suffix not in INGESTIBLE_EXTENSIONS:
             supported = " ".join(sorted(INGESTIBLE_EXTENSIONS))
-            yield IngestEvent(
+            return IngestEvent(
                 "failed",
                 path,
                 n,
@@ -184,24 +253,30 @@ class _Ingestor:
                     )
                 ),
             )
-            return
         try:
             st = path.stat()
         except OSError as exc:
-            yield IngestEvent("failed", path, n, total, message=f"{path}: {exc.strerror}.")
-            return
-        existing = self.library.item_by_path(key)
+            return IngestEvent("failed", path, n, total, message=f"{path}: {exc.strerror}.")
+        existing = self.library.item_by_path(str(path))
         if existing and existing.status == "ready" and existing.size == st.st_size:
             if existing.mtime == st.st_mtime:
-                yield IngestEvent("skipped", path, n, total, 1.0, existing.id, "unchanged")
-                return
+                return IngestEvent("skipped", path, n, total, 1.0, existing.id, "unchanged")
             if os.access(path, os.R_OK) and sha256_of(path) == existing.sha256:
                 self.library.touch(existing.id, st.st_mtime)
-                yield IngestEvent("skipped", path, n, total, 1.0, existing.id, "unchanged")
-                return
+                return IngestEvent("skipped", path, n, total, 1.0, existing.id, "unchanged")
+        return st
 
-        kind = "subtitle" if suffix in SUBTITLE_EXTENSIONS else "audio"
-        item_id = self.library.upsert_pending(key, path.stem, kind)
+    def start(self, path: Path) -> int:
+        """Record that ``path`` is being ingested; return its item id."""
+        kind = "subtitle" if path.suffix.lower() in SUBTITLE_EXTENSIONS else "audio"
+        return self.library.upsert_pending(str(path), path.stem, kind)
+
+    def one(self, path: Path, n: int, total: int) -> Iterator[IngestEvent]:
+        st = self.precheck(path, n, total)
+        if isinstance(st, IngestEvent):
+            yield st
+            return
+        item_id = self.start(path)
         yield IngestEvent("started", path, n, total, 0.0, item_id)
         indexed = 0
         try:
@@ -233,6 +308,16 @@ class _Ingestor:
 
     def _process(self, path: Path, item_id: int, st: os.stat_result) -> Iterator[tuple[float, int]]:
         """Transcribe and store one file, yielding ``(fraction done, chunks searchable)``."""
+        prep = self.prepare(path, item_id, st)
+        if prep.transcript is not None:
+            meta, segments = prep.transcript
+            chunks = self.library.store_transcript(item_id, meta, segments, self.embed)
+            yield 1.0, len(chunks)
+            return
+        yield from self._transcribe(path, item_id, prep)
+
+    def prepare(self, path: Path, item_id: int, st: os.stat_result) -> Prepared:
+        """Read a file up to where it needs Whisper; its transcript if it needs none."""
         from core.media import check_readable
 
         check_readable(path)
@@ -251,59 +336,27 @@ class _Ingestor:
                 None,
                 "subtitle",
             )
-            chunks = self.library.store_transcript(item_id, meta, segments, self.embed)
-            yield 1.0, len(chunks)
-            return
+            return Prepared(digest, st.st_size, st.st_mtime, None, (meta, segments))
 
-        info = probe(path)
-
-        def metadata(duration: float, language: str | None, source: str) -> ItemMetadata:
-            codec = (
-                info.audio_codec
-                if info.video_codec is None
-                else f"{info.video_codec}+{info.audio_codec}"
-            )
-            return ItemMetadata(
-                digest,
-                st.st_size,
-                st.st_mtime,
-                info.duration or duration,
-                info.container,
-                codec,
-                info.kind,
-                info.title,
-                language,
-                source,
-            )
-
+        prep = Prepared(digest, st.st_size, st.st_mtime, probe(path))
         sidecar = sidecar_subtitles(path) if self.options.prefer_subtitles else None
         if sidecar is not None:
             segments = read_subtitle_file(sidecar)
-            meta = metadata(segments[-1].end, None, f"subtitle:{sidecar.name}")
-        elif (reuse := self._reuse_transcript(digest, item_id)) is not None:
+            meta = prep.metadata(segments[-1].end, None, f"subtitle:{sidecar.name}")
+            return replace(prep, transcript=(meta, segments))
+        if (reuse := self._reuse_transcript(digest, item_id)) is not None:
             segments, source, language = reuse
-            meta = metadata(segments[-1].end if segments else 0, language, source)
-        else:
-            yield from self._transcribe(path, item_id, info.duration, metadata)
-            return
-        chunks = self.library.store_transcript(item_id, meta, segments, self.embed)
-        yield 1.0, len(chunks)
+            meta = prep.metadata(segments[-1].end if segments else 0, language, source)
+            return replace(prep, transcript=(meta, segments))
+        return prep
 
-    def _transcribe(
-        self,
-        path: Path,
-        item_id: int,
-        probed_duration: float,
-        metadata: Callable[[float, str | None, str], ItemMetadata],
-    ) -> Iterator[tuple[float, int]]:
+    def _transcribe(self, path: Path, item_id: int, prep: Prepared) -> Iterator[tuple[float, int]]:
         """Transcribe a file, storing its chunks batch by batch as they are finished."""
         transcriber = self.transcriber()
-        audio = decode_audio(path, probed_duration)
-        duration = audio.shape[0] / 16_000
-        tinfo, gen = transcriber.transcribe(audio)
+        duration, tinfo, gen = transcribe_file(transcriber, path, prep.probed_duration)
         writer = self.library.transcript_writer(
             item_id,
-            metadata(duration, tinfo.language, transcriber.model_id),
+            prep.metadata(duration, tinfo.language, transcriber.model_id),
             self.embed,
             batch_chunks=self.options.batch_chunks,
         )

@@ -38,10 +38,12 @@ import numpy.typing as npt
 
 from core.errors import MediaMindError, ModelError, UsageError
 from core.ingest import IngestEvent, IngestOptions, Prepared, _Ingestor, discover
-from core.library import Library
+from core.library import Chunk, Library
 from core.transcript import Segment, make_chunks
 
 if TYPE_CHECKING:
+    from core.annotate import AnnotateEvent, AnnotateSettings, Annotator
+    from core.annotate.annotator import LLMVotes
     from core.search import TextEncoder
 
 log = logging.getLogger(__name__)
@@ -315,7 +317,6 @@ class _Pool:
         self.starting: dict[Any, _Actor] = {}  # ready() ref -> actor
         self.last_refresh = 0.0
         self.started_at = time.monotonic()
-        self.ever_ready = False
 
     def refresh(self, force: bool = False) -> None:
         """Start actors on nodes that have room for more (new nodes join a running job)."""
@@ -342,8 +343,12 @@ class _Pool:
                 self.actors.append(actor)
                 self.starting[handle.ready.remote()] = actor
 
-    def started(self, ref: Any) -> None:
-        """An actor's ``ready`` call returned: it takes work from now on (or stops the run)."""
+    def started(self, ref: Any) -> _Actor | None:
+        """An actor's ``ready`` call returned: it takes work from now on (or stops the run).
+
+        Returns:
+            The actor, or None when it was lost with its node before it started.
+        """
         actor = self.starting.pop(ref)
         try:
             _, error = self.ray.get(ref)
@@ -362,11 +367,11 @@ class _Pool:
                     fix="Install the same MediaMind with its cluster extra on every node "
                     "(pip install 'mediamind[cluster]') and start Ray from that environment.",
                 ) from exc
-            return
+            return None
         if error is not None:
             raise ModelError(error)
         actor.ready = True
-        self.ever_ready = True
+        return actor
 
     def drop(self, actor: _Actor) -> None:
         """Forget an actor that died with its node."""
@@ -379,7 +384,11 @@ class _Pool:
 
     def free(self) -> _Actor | None:
         """The ready actor with the fewest queued calls, if it has room for one more."""
-        ready = [a for a in self.actors if a.ready and a.busy < self.options.per_worker]
+        return self.free_below(self.options.per_worker)
+
+    def free_below(self, limit: int) -> _Actor | None:
+        """The ready actor with the fewest queued calls, if it has fewer than ``limit``."""
+        ready = [a for a in self.actors if a.ready and a.busy < limit]
         return min(ready, key=lambda a: a.busy) if ready else None
 
     def check_alive(self, waiting: int) -> None:
@@ -589,3 +598,180 @@ class _Driver:
         return IngestEvent(
             "done", path, job.n, self.total, 1.0, item_id, result.language, len(chunks)
         )
+
+
+# -- annotation -----------------------------------------------------------------------------------
+
+
+class AnnotateWorker:
+    """A Ray actor: the language model, loaded once, run over the windows of one item at a time."""
+
+    def __init__(self, llm: str | None, settings: AnnotateSettings, threads: int) -> None:
+        """Load the model (a failure is reported by :meth:`ready`, not raised)."""
+        import ray
+
+        self.node = ray.get_runtime_context().get_node_id()
+        self.settings = settings
+        self.error: str | None = None
+        try:
+            from core.llm import LocalLLM, model_identity, resolve_model_path
+
+            path = resolve_model_path(llm)
+            self.identity = model_identity(path)
+            self.llm = LocalLLM(path, n_threads=threads)
+        except MediaMindError as exc:
+            self.error = f"on Ray node {self.node[:12]}: {exc}"
+
+    def ready(self) -> tuple[str, str | None]:
+        """The node this actor runs on, and why its model cannot load (None when it can)."""
+        return self.node, self.error
+
+    def model_identity(self) -> str:
+        """Identity of the model file this worker runs (it must be the driver's)."""
+        return self.identity
+
+    def votes(self, chunks: list[Chunk]) -> LLMVotes | Failed:
+        """The language model's votes over an item's windows (``llm_votes``)."""
+        from core.annotate.annotator import llm_votes
+
+        if self.error is not None:
+            return Failed(self.error, fatal=True)
+        try:
+            return llm_votes(self.llm, self.settings, chunks)
+        except MediaMindError as exc:
+            return Failed(str(exc))
+
+
+def annotate(
+    library: Library,
+    annotator: Annotator,
+    ids: Sequence[int] | None = None,
+    cluster: ClusterOptions | None = None,
+    *,
+    force: bool = False,
+    ahead: int = 4,
+) -> Iterator[AnnotateEvent]:
+    """Annotate items with the language model running on Ray; the driver stores the tags.
+
+    The same run as :func:`core.annotate.annotate` (events, skips, failure records, run
+    bookkeeping); only the language model's votes come from the workers, which work
+    ``ahead`` items per worker in advance of the item being stored.
+
+    Raises:
+        UsageError: Ray is not installed.
+        ClusterError: No cluster answers, or an item's worker was lost too often.
+        ModelError: A worker's language model is missing or is not the driver's.
+    """
+    from core.annotate import annotate as local_annotate
+    from core.annotate.annotator import content_hash
+
+    cluster = cluster or ClusterOptions()
+    items = [library.get_item(i) for i in ids] if ids else library.items(status="ready")
+    model_id = annotator.model_id
+    wanted: list[tuple[int, list[Chunk]]] = []
+    for item in items:
+        chunks = library.chunks(item.id)
+        if chunks and (
+            force or annotator.needs_annotation(item.id, content_hash(chunks), model_id)
+        ):
+            wanted.append((item.id, chunks))
+    if not annotator.settings.use_llm or not wanted:
+        yield from local_annotate(library, ids, annotator=annotator, force=force)
+        return
+    llm = str(annotator.llm_path) if annotator.llm_path is not None else None
+    with connect(cluster) as ray:
+        pool = _Pool(ray, AnnotateWorker, (llm, annotator.settings, cluster.worker_cpus), cluster)
+        votes = _Votes(ray, pool, wanted, ahead, annotator)
+        yield from local_annotate(library, ids, annotator=annotator, force=force, votes=votes)
+
+
+class _Votes:
+    """Keeps the pool busy ahead of the driver's item-by-item loop; hands out votes in order."""
+
+    def __init__(
+        self,
+        ray: Any,
+        pool: _Pool,
+        wanted: list[tuple[int, list[Chunk]]],
+        ahead: int,
+        annotator: Annotator,
+    ) -> None:
+        self.ray, self.pool, self.ahead = ray, pool, ahead
+        self.identity = annotator.model_id.split("|")[0]
+        self.todo = deque(wanted)
+        self.running: dict[int, tuple[Any, _Actor, list[Chunk]]] = {}
+
+    def __call__(self, media_id: int, chunks: list[Chunk]) -> LLMVotes:
+        """The votes of one item, waiting for its worker if need be.
+
+        Raises:
+            ClusterError: Its worker was lost more than ``retries`` times, or failed.
+            ModelError: The workers' language model is missing or not the driver's.
+        """
+        if media_id not in self.running:
+            self.todo = deque(w for w in self.todo if w[0] != media_id)
+            self.todo.appendleft((media_id, chunks))
+        lost = 0
+        while True:
+            self._fill(media_id)
+            ref, actor, item_chunks = self.running.pop(media_id)
+            actor.busy -= 1
+            try:
+                out = self.ray.get(ref)
+            except self.ray.exceptions.RayTaskError as exc:
+                raise ClusterError(f"Item {media_id}: the worker failed ({exc.cause}).") from exc
+            except self.ray.exceptions.RayError as exc:
+                self.pool.drop(actor)
+                lost += 1
+                if lost > self.pool.options.retries:
+                    raise ClusterError(
+                        f"Item {media_id}: its Ray worker was lost {lost} times; not tried again.",
+                        fix="Run the same command again to finish the remaining items.",
+                    ) from exc
+                self.todo.appendleft((media_id, item_chunks))
+                continue
+            if isinstance(out, Failed):
+                if out.fatal:
+                    raise ModelError(out.message)
+                raise ClusterError(out.message)
+            result: LLMVotes = out
+            return result
+
+    def _fill(self, media_id: int) -> None:
+        """Submit items until ``media_id`` runs and every worker has ``ahead`` of them."""
+        pool = self.pool
+        while True:
+            pool.refresh()
+            need = media_id not in self.running  # then it is first in ``todo``
+            room = bool(self.todo) and len(self.running) < self.ahead * max(1, len(pool.actors))
+            if not need and not room:
+                return
+            # The item the driver waits for may go to a worker that is full of later ones.
+            actor = pool.free_below(self.ahead if not need else 1 << 30) if self.todo else None
+            if actor is not None:
+                mid, chunks = self.todo.popleft()
+                actor.busy += 1
+                self.running[mid] = (actor.handle.votes.remote(chunks), actor, chunks)
+                continue
+            if not need:
+                return
+            pool.check_alive(len(self.todo))
+            if pool.starting:
+                ready, _ = self.ray.wait(list(pool.starting), num_returns=1, timeout=1.0)
+                for ref in ready:
+                    self._check_model(pool.started(ref))
+            else:
+                pool.refresh(force=True)
+                time.sleep(0.2)
+
+    def _check_model(self, actor: _Actor | None) -> None:
+        if actor is None:
+            return
+        identity = self.ray.get(actor.handle.model_identity.remote())
+        if identity != self.identity:
+            raise ModelError(
+                f"The Ray worker on node {actor.node[:12]} has another language model "
+                f"({identity}) than this machine ({self.identity}).",
+                fix="Install the same model package on every node, or pass --llm with a "
+                "path that holds the same file everywhere.",
+            )

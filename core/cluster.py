@@ -580,14 +580,7 @@ class _Driver:
                 raise ModelError(result.message)
             return IngestEvent("failed", path, job.n, self.total, 0.0, item_id, result.message)
         t0 = time.perf_counter()
-        meta = job.prep.metadata(result.duration, result.language, result.model_id)
-        embed = None
-        if result.vectors is not None and result.encoder_id is not None:
-            from core.search import EmbeddingStore
-
-            texts = [c.text for c in make_chunks(result.segments)]
-            embed = EmbeddingStore(lib, _Vectors(result.encoder_id, texts, result.vectors)).embed
-        chunks = lib.store_transcript(item_id, meta, result.segments, embed)
+        chunks = commit(lib, item_id, job.prep, result)
         if stats is not None:
             stats.files += 1
             stats.media_seconds += result.duration
@@ -598,6 +591,25 @@ class _Driver:
         return IngestEvent(
             "done", path, job.n, self.total, 1.0, item_id, result.language, len(chunks)
         )
+
+
+def commit(library: Library, item_id: int, prep: Prepared, result: Transcribed) -> list[Chunk]:
+    """Store a worker's transcript and vectors for an item in one transaction (the driver's job).
+
+    Vectors go through :class:`core.search.EmbeddingStore` as in local ingest: a text already in
+    the embedding cache keeps its cached vector, new ones are added to the cache.
+
+    Returns:
+        The item's new chunks.
+    """
+    meta = prep.metadata(result.duration, result.language, result.model_id)
+    embed = None
+    if result.vectors is not None and result.encoder_id is not None:
+        from core.search import EmbeddingStore
+
+        texts = [c.text for c in make_chunks(result.segments)]
+        embed = EmbeddingStore(library, _Vectors(result.encoder_id, texts, result.vectors)).embed
+    return library.store_transcript(item_id, meta, result.segments, embed)
 
 
 # -- annotation -----------------------------------------------------------------------------------

@@ -99,9 +99,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cluster_options(args: argparse.Namespace) -> Any:
-    """The Ray options of ``ingest``/``annotate`` (``--ray`` given)."""
-    from core.cluster import ClusterOptions
+    """The Ray options of ``ingest``/``annotate`` (``--ray`` given); Ray must be installed."""
+    from core.cluster import ClusterOptions, import_ray
 
+    import_ray()  # say how to install it before any work, whatever there is to do
     return ClusterOptions(
         address=args.ray,
         ship=getattr(args, "ship", False),

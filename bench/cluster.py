@@ -176,7 +176,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 head_node_args={
                     "num_cpus": 0,
                     "include_dashboard": False,
-                    "_temp_dir": str(work / "ray2"),
+                    "temp_dir": str(work / "ray2"),
                 },
             )
             for _ in range(2):

@@ -111,7 +111,7 @@ def multinode(ray_tmp: Path, shared_models: Path) -> Iterator[Any]:
         head_node_args={
             "num_cpus": 0,
             "include_dashboard": False,
-            "_temp_dir": str(ray_tmp),
+            "temp_dir": str(ray_tmp),
             # Notice a removed node within seconds, not the default half minute.
             "_system_config": {
                 "health_check_initial_delay_ms": 0,
@@ -196,3 +196,31 @@ def test_a_node_removed_mid_run_loses_nothing_and_duplicates_nothing(
         assert stats.lost >= 1, "the removed node had no work: the test proved nothing"
         assert_same(snapshot(lib), reference)
         assert_each_item_once(lib)
+
+
+def test_cli_ingest_on_a_local_ray_prints_one_line_per_file(
+    tmp_path: Path, media: Path, reference: dict[str, Any], ray_tmp: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "core.cli", "--library", str(tmp_path / "lib"), "ingest"),
+            *(str(media), "--ray", "local", "--workers", "2"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr  # the corrupt file
+    lines = [ln for ln in result.stderr.splitlines() if not ln.startswith(("[", "20"))]
+    assert sum(ln.startswith("ingested (") for ln in lines) == len(GAINS), result.stderr
+    assert sum(ln.startswith("error: ") and "zz_corrupt.mp3" in ln for ln in lines) == 1
+    assert lines[-1] == f"{len(GAINS)} ingested, 0 unchanged, 1 failed"
+    with Library(tmp_path / "lib") as lib:
+        assert_same(snapshot(lib), reference)

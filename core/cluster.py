@@ -327,7 +327,12 @@ class _Pool:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         cap = self.options.workers
-        for node in self.ray.nodes():
+        nodes = self.ray.nodes()
+        alive = {n["NodeID"] for n in nodes if n.get("Alive")}
+        # Actors of a node that died are gone; giving them work would only lose it again.
+        for actor in [a for a in self.actors if a.node not in alive]:
+            self.drop(actor)
+        for node in nodes:
             if not node.get("Alive"):
                 continue
             node_id = node["NodeID"]
@@ -374,13 +379,13 @@ class _Pool:
         return actor
 
     def drop(self, actor: _Actor) -> None:
-        """Forget an actor that died with its node."""
+        """Forget an actor that died with its node; look for room elsewhere at the next turn."""
         if actor in self.actors:
             self.actors.remove(actor)
         for ref, a in list(self.starting.items()):
             if a is actor:
                 del self.starting[ref]
-        self.last_refresh = 0.0  # look for room elsewhere at once
+        self.last_refresh = 0.0
 
     def free(self) -> _Actor | None:
         """The ready actor with the fewest queued calls, if it has room for one more."""

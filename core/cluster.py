@@ -360,7 +360,7 @@ class _Pool:
         except self.ray.exceptions.RayError as exc:
             self.drop(actor)
             alive = {n["NodeID"] for n in self.ray.nodes() if n.get("Alive")}
-            if actor.node in alive:
+            if actor.node in alive and "creation task" in str(exc):
                 # Not a lost node: the actor itself cannot start there (e.g. no MediaMind).
                 reason = next(
                     (line for line in reversed(str(exc).splitlines()) if "Error" in line),

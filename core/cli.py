@@ -77,6 +77,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     progress = Progress()
     failed = done = skipped = 0
+    ray_options = _cluster_options(args) if args.ray is not None else None
     with _library(args, create=True) as lib:
         options = IngestOptions(
             model=args.model,
@@ -91,7 +92,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if args.ray is not None:
             from core import cluster
 
-            events = cluster.ingest(lib, args.paths, options, _cluster_options(args))
+            events = cluster.ingest(lib, args.paths, options, ray_options)
         for ev in events:
             tag = f"({ev.index}/{ev.total}) {ev.path.name}"
             if args.ray is not None and ev.kind in ("started", "progress"):
@@ -400,6 +401,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     """``mediamind annotate``: tag items (or print the quality report), with a progress bar."""
     from core.annotate import AnnotateSettings, Annotator, annotate, quality_report, rescore_topics
 
+    ray_options = _cluster_options(args) if args.ray is not None else None
     with _library(args) as lib:
         if args.report:
             report = quality_report(lib)
@@ -422,7 +424,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         if args.ray is not None:
             from core import cluster
 
-            events = cluster.annotate(lib, annotator, ids, _cluster_options(args), force=args.force)
+            events = cluster.annotate(lib, annotator, ids, ray_options, force=args.force)
         for ev in events:
             tag = f"({ev.index}/{ev.total}) {ev.title}"
             if ev.kind == "started":

@@ -43,19 +43,15 @@ def netns() -> None:
 
 
 @pytest.fixture(scope="session")
-def shared_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One model directory for the driver and every Ray worker, the embedding model built once.
+def shared_models(_session_models_dir: Path) -> Iterator[Path]:
+    """One model directory for the driver and every Ray worker (the session's, built once).
 
-    Ray workers inherit the environment of the process that starts Ray, so this is set before
-    any test starts one (and before several workers could build the model at the same time).
+    Ray workers inherit the environment of the process that starts Ray, so this is set in the
+    process environment before any test starts one.
     """
-    models = tmp_path_factory.getbasetemp() / "models"
-    models.mkdir(exist_ok=True)
+    models = _session_models_dir
     old = os.environ.get("MEDIAMIND_MODELS")
     os.environ["MEDIAMIND_MODELS"] = str(models)
-    from core.embedding import ensure_embedding_model
-
-    ensure_embedding_model()
     yield models
     if old is None:
         os.environ.pop("MEDIAMIND_MODELS", None)

@@ -37,7 +37,7 @@ from core.media import (
 )
 from core.registry import sha256_file
 from core.speakers import hooks as speaker_hooks
-from core.transcribe import Transcriber, TranscriptionInfo
+from core.transcribe import Transcriber, TranscriptionInfo, _one_blas_thread
 from core.transcript import Segment, read_subtitles
 
 if TYPE_CHECKING:
@@ -301,10 +301,13 @@ class Transcription:
             steps = speaker_hooks.diarize_steps(self.audio, self.transcriber.threads)
             while True:  # who speaks when, before the words, so each segment is stored once
                 try:
-                    yield share * next(steps), []
+                    # Its mel features too come out the same on a Ray worker (one BLAS thread).
+                    with _one_blas_thread():
+                        fraction = next(steps)
                 except StopIteration as finished:
                     self.speakers = finished.value
                     break
+                yield share * fraction, []
         self.info, gen = self.transcriber.transcribe(self.audio, self.options.language)
         yield share, []
         duration = self.duration

@@ -52,11 +52,17 @@ def reference(
     with Library(tmp_path_factory.mktemp("reference")) as lib:
         events = list(ingest(lib, [media], OPTIONS))
         assert Counter(e.kind for e in events)["done"] == len(GAINS)
-        return snapshot(lib)
+        got = snapshot(lib)
+        # Speakers are on (the default): the comparison covers their labels and voices.
+        assert all(s.speaker is not None for v in got.values() for s in v["segments"])
+        assert all(v["voices"] for v in got.values())
+        return got
 
 
 def snapshot(lib: Library) -> dict[str, Any]:
-    """Per file name: item metadata, segments (with words), chunks and their vectors."""
+    """Per file name: item metadata, segments (with words and speakers), chunks and their
+    vectors, and the item's voices (label, seconds, centroid; profile ids follow commit order).
+    """
     out = {}
     for item in lib.items(status="ready"):
         vecs = lib.db.query(
@@ -69,6 +75,14 @@ def snapshot(lib: Library) -> dict[str, Any]:
             "segments": lib.segments(item.id),
             "chunks": [(c.idx, c.start, c.end, c.text) for c in lib.chunks(item.id)],
             "vectors": [np.frombuffer(r["embedding"], dtype=np.float32) for r in vecs],
+            "voices": [
+                (r["label"], r["seconds"], np.frombuffer(r["centroid"], dtype=np.float32))
+                for r in lib.db.query(
+                    "SELECT label, seconds, centroid FROM item_speakers WHERE media_id=? "
+                    "ORDER BY label",
+                    (item.id,),
+                )
+            ],
         }
     return out
 
@@ -84,6 +98,10 @@ def assert_same(got: dict[str, Any], want: dict[str, Any]) -> None:
         assert len(g["vectors"]) == len(w["vectors"]) == len(w["chunks"]), name
         for a, b in zip(g["vectors"], w["vectors"], strict=True):
             np.testing.assert_allclose(a, b, atol=1e-6)
+        # Diarization ran on the worker; the driver stored its voices as local ingest does.
+        assert [v[:2] for v in g["voices"]] == [v[:2] for v in w["voices"]], name
+        for (_, _, a), (_, _, b) in zip(g["voices"], w["voices"], strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def assert_each_item_once(lib: Library) -> None:

@@ -76,6 +76,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     progress = Progress()
     failed = done = skipped = 0
+    ray_options = _cluster_options(args) if args.ray is not None else None
     with _library(args, create=True) as lib:
         options = IngestOptions(
             model=args.model,
@@ -86,9 +87,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             speakers=not args.no_speakers,
             multilingual_model=args.multilingual_model,
         )
-        for ev in ingest(lib, args.paths, options):
+        events = ingest(lib, args.paths, options)
+        if args.ray is not None:
+            from core import cluster
+
+            events = cluster.ingest(lib, args.paths, options, ray_options)
+        for ev in events:
             tag = f"({ev.index}/{ev.total}) {ev.path.name}"
-            if ev.kind in ("started", "progress"):
+            if args.ray is not None and ev.kind in ("started", "progress"):
+                # Files run side by side on the cluster: the bar shows the run, not one file.
+                finished = done + skipped + failed
+                progress.bar(f"{finished}/{ev.total} done on Ray", finished / max(1, ev.total))
+            elif ev.kind in ("started", "progress"):
                 progress.bar(tag, ev.fraction)
             elif ev.kind == "done":
                 done += 1
@@ -107,6 +117,45 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 progress.line(f"error: {ev.message}")
     progress.line(f"{done} ingested, {skipped} unchanged, {failed} failed")
     return 1 if failed else 0
+
+
+def _cluster_options(args: argparse.Namespace) -> Any:
+    """The Ray options of ``ingest``/``annotate`` (``--ray`` given); Ray must be installed."""
+    from core.cluster import ClusterOptions, import_ray
+
+    import_ray()  # say how to install it before any work, whatever there is to do
+    return ClusterOptions(
+        address=args.ray,
+        ship=getattr(args, "ship", False),
+        workers=args.workers,
+        worker_cpus=args.worker_cpus,
+    )
+
+
+def _add_ray_arguments(p: argparse.ArgumentParser, *, ship: bool) -> None:
+    """``--ray [ADDRESS]`` and its companions (Ray is the optional ``cluster`` extra)."""
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="ADDRESS",
+        help="run the heavy work on Ray: auto (default, the cluster of 'ray start --head'), "
+        "ray://HOST:PORT, or local (a private Ray for this run); needs mediamind[cluster]",
+    )
+    if ship:
+        p.add_argument(
+            "--ship",
+            action="store_true",
+            help="with --ray: send file bytes through Ray (workers without a shared filesystem)",
+        )
+    p.add_argument("--workers", type=_count, default=None, help="with --ray: Ray workers at most")
+    p.add_argument(
+        "--worker-cpus",
+        type=_count,
+        default=1,
+        help="with --ray: CPUs (and threads) of one Ray worker (default 1)",
+    )
 
 
 def cmd_library(args: argparse.Namespace) -> int:
@@ -351,6 +400,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     """``mediamind annotate``: tag items (or print the quality report), with a progress bar."""
     from core.annotate import AnnotateSettings, Annotator, annotate, quality_report, rescore_topics
 
+    ray_options = _cluster_options(args) if args.ray is not None else None
     with _library(args) as lib:
         if args.report:
             report = quality_report(lib)
@@ -368,9 +418,13 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         progress = Progress()
         failed = 0
         results = []
-        for ev in annotate(
-            lib, None if args.all else args.ids, annotator=annotator, force=args.force
-        ):
+        ids = None if args.all else args.ids
+        events = annotate(lib, ids, annotator=annotator, force=args.force)
+        if args.ray is not None:
+            from core import cluster
+
+            events = cluster.annotate(lib, annotator, ids, ray_options, force=args.force)
+        for ev in events:
             tag = f"({ev.index}/{ev.total}) {ev.title}"
             if ev.kind == "started":
                 progress.bar(tag, ev.fraction)
@@ -707,6 +761,7 @@ def build_parser(
     p.add_argument(
         "--no-speakers", action="store_true", help="do not find who speaks (diarization)"
     )
+    _add_ray_arguments(p, ship=True)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("library", help="list the items in the library")
@@ -785,6 +840,7 @@ def build_parser(
     p.add_argument(
         "--no-llm", action="store_true", help="embeddings and lexicon only (no entities)"
     )
+    _add_ray_arguments(p, ship=False)
     p.set_defaults(func=cmd_annotate)
 
     p = sub.add_parser("tags", help="show an item's tags with confidence and provenance")

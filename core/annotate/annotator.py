@@ -25,7 +25,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,9 +252,17 @@ class Annotator:
         )
 
     def annotate_item(
-        self, media_id: int, *, run_id: int | None = None, model_id: str | None = None
+        self,
+        media_id: int,
+        *,
+        run_id: int | None = None,
+        model_id: str | None = None,
+        votes: LLMVotes | None = None,
     ) -> list[NewTag]:
         """Compute and store the tags of one item (whatever its stored state).
+
+        ``votes`` are the language model's, computed elsewhere (a Ray worker) by
+        :func:`llm_votes` on this item's chunks; without them the model runs here.
 
         Raises:
             MediaMindError: The item has no transcript, or a model failed.
@@ -274,18 +282,13 @@ class Annotator:
         digest = content_hash(chunks)
         vectors = self.store.embed([c.text for c in chunks])
         item_vec = classify.unit(vectors.mean(axis=0))
-        features = _Features()
-        entity_votes: Counter[tuple[str, str]] = Counter()
-        if self.settings.use_llm:
-            for window in self.windows(chunks):
-                out = llm_tags.tag_window(self.llm, window)
-                features.windows += 1
-                if out.topic:
-                    features.llm_topic_votes[TOPICS.index(out.topic)] += 1
-                if out.mood:
-                    features.llm_mood_votes[MOODS.index(out.mood)] += 1
-                for name, etype in out.entities:
-                    entity_votes[(name, etype)] += 1
+        if votes is None:
+            votes = (
+                llm_votes(self.llm, self.settings, chunks)
+                if self.settings.use_llm
+                else (_Features(), Counter())
+            )
+        features, entity_votes = votes
         tags = self._tags(
             chunks, vectors, item_vec, features, entity_votes=entity_votes, model_id=model_id
         )
@@ -317,28 +320,8 @@ class Annotator:
         return tags
 
     def windows(self, chunks: Sequence[Chunk]) -> list[str]:
-        """Texts for the language model, at most ``max_windows``, spread over the item.
-
-        Each window is consecutive chunks up to the token budget.
-        """
-        budget = self.settings.window_tokens
-        groups: list[list[Chunk]] = []
-        size = 0
-        for c in chunks:
-            n = self.llm.count_tokens(c.text)
-            if groups and size + n <= budget:
-                groups[-1].append(c)
-                size += n
-            else:
-                groups.append([c])
-                size = n
-        k = min(self.settings.max_windows, len(groups))
-        if k <= 0:
-            return []
-        picks = sorted({round(i * (len(groups) - 1) / max(1, k - 1)) for i in range(k)})
-        return [
-            llm_tags.fit_text(self.llm, " ".join(c.text for c in groups[i]), budget) for i in picks
-        ]
+        """Texts for the language model (see :func:`windows`)."""
+        return windows(self.llm, self.settings, chunks)
 
     def _tags(
         self,
@@ -496,6 +479,51 @@ class Annotator:
         return text, ids, conf
 
 
+LLMVotes = tuple[_Features, Counter[tuple[str, str]]]
+
+
+def windows(llm: LocalLLM, settings: AnnotateSettings, chunks: Sequence[Chunk]) -> list[str]:
+    """Texts for the language model, at most ``max_windows``, spread over the item.
+
+    Each window is consecutive chunks up to the token budget.
+    """
+    budget = settings.window_tokens
+    groups: list[list[Chunk]] = []
+    size = 0
+    for c in chunks:
+        n = llm.count_tokens(c.text)
+        if groups and size + n <= budget:
+            groups[-1].append(c)
+            size += n
+        else:
+            groups.append([c])
+            size = n
+    k = min(settings.max_windows, len(groups))
+    if k <= 0:
+        return []
+    picks = sorted({round(i * (len(groups) - 1) / max(1, k - 1)) for i in range(k)})
+    return [llm_tags.fit_text(llm, " ".join(c.text for c in groups[i]), budget) for i in picks]
+
+
+def llm_votes(llm: LocalLLM, settings: AnnotateSettings, chunks: Sequence[Chunk]) -> LLMVotes:
+    """The language model's topic and mood votes and entities over an item's windows.
+
+    Needs no library, so a Ray worker can run it (``core.cluster``).
+    """
+    features = _Features()
+    entity_votes: Counter[tuple[str, str]] = Counter()
+    for window in windows(llm, settings, chunks):
+        out = llm_tags.tag_window(llm, window)
+        features.windows += 1
+        if out.topic:
+            features.llm_topic_votes[TOPICS.index(out.topic)] += 1
+        if out.mood:
+            features.llm_mood_votes[MOODS.index(out.mood)] += 1
+        for name, etype in out.entities:
+            entity_votes[(name, etype)] += 1
+    return features, entity_votes
+
+
 def train_head(lib: Library, encoder: TextEncoder | None = None) -> classify.ReviewHead | None:
     """Train the topic head on every item with reviewed topics and a stored embedding."""
     rows = lib.db.query(
@@ -584,6 +612,7 @@ def annotate(
     *,
     annotator: Annotator | None = None,
     force: bool = False,
+    votes: Callable[[int, list[Chunk]], LLMVotes] | None = None,
 ) -> Iterator[AnnotateEvent]:
     """Annotate items (all ready items when ``ids`` is None), yielding progress.
 
@@ -596,6 +625,8 @@ def annotate(
         ids: Items to annotate; None for every ready item.
         annotator: A configured annotator (default: LLM and embeddings with default settings).
         force: Annotate even unchanged items.
+        votes: Gets an item's language-model votes from elsewhere (``core.cluster`` runs
+            them on Ray); by default the annotator's model runs here.
 
     Raises:
         NotFoundError: An id in ``ids`` does not exist (before anything runs).
@@ -626,7 +657,8 @@ def annotate(
                 continue
             yield AnnotateEvent("started", index, total, item.id, item.title, base)
             t0 = time.perf_counter()
-            ann.annotate_item(item.id, run_id=run_id, model_id=model_id)
+            item_votes = votes(item.id, chunks) if votes and ann.settings.use_llm else None
+            ann.annotate_item(item.id, run_id=run_id, model_id=model_id, votes=item_votes)
             counts["done"] += 1
             yield AnnotateEvent(
                 "done",

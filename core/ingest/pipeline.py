@@ -12,10 +12,10 @@ import errno
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.errors import (
     DiskFullError,
@@ -26,15 +26,27 @@ from core.errors import (
     UsageError,
 )
 from core.ingest.language import AUTO, LanguageRouter, RoutedInfo
-from core.ingest.media import MEDIA_EXTENSIONS, SUBTITLE_EXTENSIONS, decode_audio, probe
-from core.ingest.transcribe import Transcriber
+from core.ingest.media import (
+    MEDIA_EXTENSIONS,
+    SAMPLE_RATE,
+    SUBTITLE_EXTENSIONS,
+    MediaInfo,
+    decode_audio,
+    probe,
+)
+from core.ingest.transcribe import Transcriber, TranscriptionInfo, _one_blas_thread
 from core.registry import sha256_file
 from core.speakers import hooks as speaker_hooks
 from core.store import ItemMetadata, Library
 from core.transcript import Segment, read_subtitles
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from core.search import TextEncoder
+    from core.speakers.diarize import Diarization
+    from core.store import Chunk
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +192,151 @@ def sidecar_subtitles(path: Path) -> Path | None:
     return None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A file read up to the point where it needs Whisper (the driver's part of ingest).
+
+    Attributes:
+        digest: sha256 of the file.
+        size: Its size in bytes.
+        mtime: Its modification time.
+        info: What :func:`probe` found; ``None`` for a subtitle file.
+        transcript: Metadata and segments of a file that needs no Whisper (a subtitle file, a
+            sidecar with ``prefer_subtitles``, the same bytes already transcribed elsewhere).
+        warning: What was left out of a subtitle file that was otherwise read.
+        reused: The transcript is another item's (same bytes): its voices are copied too.
+    """
+
+    digest: str
+    size: int
+    mtime: float
+    info: MediaInfo | None
+    transcript: tuple[ItemMetadata, list[Segment]] | None = None
+    warning: str = ""
+    reused: bool = False
+
+    @property
+    def probed_duration(self) -> float:
+        """The container's duration (0 when unknown), which decoding checks against."""
+        return self.info.duration if self.info is not None else 0.0
+
+    def metadata(self, duration: float, language: str | None, source: str) -> ItemMetadata:
+        """The item's metadata once its transcript (``duration`` s, by ``source``) exists."""
+        info = self.info
+        if info is None:
+            raise TypeError("a subtitle file's metadata comes with its transcript")
+        codec = (
+            info.audio_codec
+            if info.video_codec is None
+            else f"{info.video_codec}+{info.audio_codec}"
+        )
+        return ItemMetadata(
+            self.digest,
+            self.size,
+            self.mtime,
+            info.duration or duration,
+            info.container,
+            codec,
+            info.kind,
+            info.title,
+            language,
+            source,
+        )
+
+
+def make_transcriber(options: IngestOptions) -> Transcriber | LanguageRouter:
+    """The transcriber ``options`` ask for (``auto``: routed by language).
+
+    Raises:
+        ModelError: The model is missing or damaged.
+    """
+    if options.model == AUTO:
+        return LanguageRouter(multilingual=options.multilingual_model, threads=options.threads)
+    return Transcriber(options.model, threads=options.threads)
+
+
+class Transcription:
+    """Diarization and transcription of one file's audio, as local ingest and Ray workers run it.
+
+    :meth:`steps` does the work; :attr:`language`, :attr:`model_id` and :attr:`speakers` are
+    final once it is exhausted (routing settles the language and model only once every window
+    is decoded).
+    """
+
+    def __init__(
+        self,
+        transcriber: Transcriber | LanguageRouter,
+        audio: npt.NDArray[np.float32],
+        options: IngestOptions,
+    ) -> None:
+        self.transcriber = transcriber
+        self.audio = audio
+        self.options = options
+        self.duration = audio.shape[0] / SAMPLE_RATE
+        self.speakers: Diarization | None = None
+        self.info: TranscriptionInfo | RoutedInfo | None = None
+
+    @property
+    def language(self) -> str:
+        """The language of the speech (Whisper's, or routing's for most of it)."""
+        if self.info is None:
+            raise RuntimeError("steps() has not started transcribing yet")
+        return self.info.language
+
+    @property
+    def model_id(self) -> str:
+        """The transcript source, e.g. ``whisper:tiny.en``."""
+        if self.info is None:
+            raise RuntimeError("steps() has not started transcribing yet")
+        return _model_id(self.transcriber, self.info)
+
+    def steps(self) -> Iterator[tuple[float, list[Segment]]]:
+        """Diarize (``options.speakers``), then transcribe.
+
+        Yields ``(fraction done, new segments labelled with their speakers)``; the first
+        yield after transcription has started (:attr:`info` set) carries no segments.
+        """
+        share = speaker_hooks.PROGRESS_SHARE if self.options.speakers else 0.0
+        if self.options.speakers:
+            steps = speaker_hooks.diarize_steps(self.audio, self.transcriber.threads)
+            while True:  # who speaks when, before the words, so each segment is stored once
+                try:
+                    # Its mel features too come out the same on a Ray worker (one BLAS thread).
+                    with _one_blas_thread():
+                        fraction = next(steps)
+                except StopIteration as finished:
+                    self.speakers = finished.value
+                    break
+                yield share * fraction, []
+        self.info, gen = self.transcriber.transcribe(self.audio, self.options.language)
+        yield share, []
+        duration = self.duration
+        for seg in gen:
+            done = min(seg.end / duration, 0.999) if duration else 0.0
+            yield share + (1 - share) * done, speaker_hooks.label([seg], self.speakers)
+
+    def translation(self) -> tuple[list[Segment], str] | None:
+        """English segments of non-English speech and the model that made them, when asked."""
+        if not self.options.translate or self.language == "en":
+            return None
+        from core.ingest.translation import translate
+
+        t = self.transcriber
+        # Only non-English items get here, so a forced model is a multilingual one.
+        multi = t.multilingual() if isinstance(t, LanguageRouter) else t
+        return translate(multi, self.audio, self.language), multi.model_id
+
+
+def transcribe_file(
+    transcriber: Transcriber | LanguageRouter,
+    path: Path,
+    probed_duration: float,
+    options: IngestOptions,
+) -> Transcription:
+    """Decode a media file for transcription (the Whisper part of ingest starts from here)."""
+    return Transcription(transcriber, decode_audio(path, probed_duration), options)
+
+
 class _Ingestor:
     def __init__(
         self, library: Library, options: IngestOptions, encoder: TextEncoder | None
@@ -204,13 +361,7 @@ class _Ingestor:
     def transcriber(self) -> Transcriber | LanguageRouter:
         # Resolved on first need, so subtitle-only runs never touch the model.
         if self._transcriber is None:
-            opts = self.options
-            if opts.model == AUTO:
-                self._transcriber = LanguageRouter(
-                    multilingual=opts.multilingual_model, threads=opts.threads
-                )
-            else:
-                self._transcriber = Transcriber(opts.model, threads=opts.threads)
+            self._transcriber = make_transcriber(self.options)
         return self._transcriber
 
     def _wanted_source(self) -> str | None:
@@ -257,12 +408,16 @@ class _Ingestor:
                 full = exc
                 yield IngestEvent("failed", path, n, total, message=f"{path}: not stored: {exc}")
 
-    def one(self, path: Path, n: int, total: int) -> Iterator[IngestEvent]:
-        key = str(path)
+    def precheck(self, path: Path, n: int, total: int) -> IngestEvent | os.stat_result:
+        """A ``skipped`` or ``failed`` event for a file that needs no work, else its stat.
+
+        Raises:
+            ModelError: A forced model is missing or damaged.
+        """
         suffix = path.suffix.lower()
         if suffix not in INGESTIBLE_EXTENSIONS:
             supported = " ".join(sorted(INGESTIBLE_EXTENSIONS))
-            yield IngestEvent(
+            return IngestEvent(
                 "failed",
                 path,
                 n,
@@ -274,13 +429,11 @@ class _Ingestor:
                     )
                 ),
             )
-            return
         try:
             st = path.stat()
         except OSError as exc:
-            yield IngestEvent("failed", path, n, total, message=f"{path}: {exc.strerror}.")
-            return
-        existing = self.library.item_by_path(key)
+            return IngestEvent("failed", path, n, total, message=f"{path}: {exc.strerror}.")
+        existing = self.library.item_by_path(str(path))
         try:
             stale = existing is not None and self._stale(
                 existing.transcript_source, existing.language, existing.id
@@ -288,19 +441,26 @@ class _Ingestor:
         except MediaMindError as exc:
             if isinstance(exc, ModelError):
                 raise
-            yield IngestEvent("failed", path, n, total, message=str(exc))
-            return
+            return IngestEvent("failed", path, n, total, message=str(exc))
         if existing and existing.status == "ready" and existing.size == st.st_size and not stale:
             if existing.mtime == st.st_mtime:
-                yield IngestEvent("skipped", path, n, total, 1.0, existing.id, "unchanged")
-                return
+                return IngestEvent("skipped", path, n, total, 1.0, existing.id, "unchanged")
             if os.access(path, os.R_OK) and sha256_file(path) == existing.sha256:
                 self.library.touch(existing.id, st.st_mtime)
-                yield IngestEvent("skipped", path, n, total, 1.0, existing.id, "unchanged")
-                return
+                return IngestEvent("skipped", path, n, total, 1.0, existing.id, "unchanged")
+        return st
 
-        kind = "subtitle" if suffix in SUBTITLE_EXTENSIONS else "audio"
-        item_id = self.library.upsert_pending(key, path.stem, kind)
+    def start(self, path: Path) -> int:
+        """Record that ``path`` is being ingested; return its item id."""
+        kind = "subtitle" if path.suffix.lower() in SUBTITLE_EXTENSIONS else "audio"
+        return self.library.upsert_pending(str(path), path.stem, kind)
+
+    def one(self, path: Path, n: int, total: int) -> Iterator[IngestEvent]:
+        st = self.precheck(path, n, total)
+        if isinstance(st, IngestEvent):
+            yield st
+            return
+        item_id = self.start(path)
         yield IngestEvent("started", path, n, total, 0.0, item_id)
         indexed = 0
         self._warning = ""
@@ -323,10 +483,7 @@ class _Ingestor:
             return
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
-                raise DiskFullError(
-                    f"No space left on the disk ({exc.filename or path}).",
-                    fix="Free some disk space and run the command again.",
-                ) from exc
+                raise disk_full(exc, path) from exc
             msg = f"{path}: {exc.strerror or exc}."
             self.library.mark_failed(item_id, msg)
             yield IngestEvent("failed", path, n, total, 0.0, item_id, msg)
@@ -350,6 +507,15 @@ class _Ingestor:
 
     def _process(self, path: Path, item_id: int, st: os.stat_result) -> Iterator[tuple[float, int]]:
         """Transcribe and store one file, yielding ``(fraction done, chunks searchable)``."""
+        prep = self.prepare(path, item_id, st)
+        if prep.transcript is not None:
+            self._warning = prep.warning
+            yield 1.0, len(self.store_prepared(item_id, prep))
+            return
+        yield from self._transcribe(path, item_id, prep)
+
+    def prepare(self, path: Path, item_id: int, st: os.stat_result) -> Prepared:
+        """Read a file up to where it needs Whisper; its transcript if it needs none."""
         from core.ingest.media import check_readable
 
         check_readable(path)
@@ -357,7 +523,6 @@ class _Ingestor:
         if path.suffix.lower() in SUBTITLE_EXTENSIONS:
             parsed = read_subtitles(path)
             segments = parsed.segments
-            self._warning = parsed.skipped_note()
             meta = ItemMetadata(
                 digest,
                 st.st_size,
@@ -370,104 +535,70 @@ class _Ingestor:
                 None,
                 "subtitle",
             )
-            chunks = self.library.store_transcript(item_id, meta, segments, self.embed)
-            yield 1.0, len(chunks)
-            return
-
-        info = probe(path)
-
-        def metadata(duration: float, language: str | None, source: str) -> ItemMetadata:
-            codec = (
-                info.audio_codec
-                if info.video_codec is None
-                else f"{info.video_codec}+{info.audio_codec}"
-            )
-            return ItemMetadata(
-                digest,
-                st.st_size,
-                st.st_mtime,
-                info.duration or duration,
-                info.container,
-                codec,
-                info.kind,
-                info.title,
-                language,
-                source,
+            return Prepared(
+                digest, st.st_size, st.st_mtime, None, (meta, segments), parsed.skipped_note()
             )
 
+        prep = Prepared(digest, st.st_size, st.st_mtime, probe(path))
         sidecar = sidecar_subtitles(path) if self.options.prefer_subtitles else None
         if sidecar is not None:
             parsed = read_subtitles(sidecar)
             segments = parsed.segments
-            self._warning = parsed.skipped_note() and f"{sidecar.name}: {parsed.skipped_note()}"
-            meta = metadata(segments[-1].end, None, f"subtitle:{sidecar.name}")
-        elif (reuse := self._reuse_transcript(digest, item_id)) is not None:
+            meta = prep.metadata(segments[-1].end, None, f"subtitle:{sidecar.name}")
+            note = parsed.skipped_note() and f"{sidecar.name}: {parsed.skipped_note()}"
+            return replace(prep, transcript=(meta, segments), warning=note)
+        if (reuse := self._reuse_transcript(digest, item_id)) is not None:
             segments, source, language = reuse
-            meta = metadata(segments[-1].end if segments else 0, language, source)
-            on_complete = speaker_hooks.reused(self.library, digest, item_id)
-            chunks = self.library.store_transcript(
-                item_id, meta, segments, self.embed, on_complete=on_complete
-            )
-            yield 1.0, len(chunks)
-            return
-        else:
-            yield from self._transcribe(path, item_id, info.duration, metadata)
-            return
-        chunks = self.library.store_transcript(item_id, meta, segments, self.embed)
-        yield 1.0, len(chunks)
+            meta = prep.metadata(segments[-1].end if segments else 0, language, source)
+            return replace(prep, transcript=(meta, segments), reused=True)
+        return prep
 
-    def _transcribe(
-        self,
-        path: Path,
-        item_id: int,
-        probed_duration: float,
-        metadata: Callable[[float, str | None, str], ItemMetadata],
-    ) -> Iterator[tuple[float, int]]:
+    def store_prepared(self, item_id: int, prep: Prepared) -> list[Chunk]:
+        """Store the transcript of a file that needed no Whisper; return its chunks."""
+        if prep.transcript is None:
+            raise TypeError("this file needs transcribing")
+        meta, segments = prep.transcript
+        on_complete = (
+            speaker_hooks.reused(self.library, prep.digest, item_id) if prep.reused else None
+        )
+        return self.library.store_transcript(
+            item_id, meta, segments, self.embed, on_complete=on_complete
+        )
+
+    def _transcribe(self, path: Path, item_id: int, prep: Prepared) -> Iterator[tuple[float, int]]:
         """Transcribe a file, storing its chunks batch by batch as they are finished."""
-        transcriber = self.transcriber()
-        audio = decode_audio(path, probed_duration)
-        duration = audio.shape[0] / 16_000
-        speakers = None
-        share = speaker_hooks.PROGRESS_SHARE if self.options.speakers else 0.0
-        if self.options.speakers:
-            steps = speaker_hooks.diarize_steps(audio, transcriber.threads)
-            while True:  # who speaks when, before the words, so each segment is stored once
-                try:
-                    yield share * next(steps), 0
-                except StopIteration as finished:
-                    speakers = finished.value
-                    break
-        tinfo, gen = transcriber.transcribe(audio, self.options.language)
-        writer = self.library.transcript_writer(
-            item_id,
-            metadata(duration, tinfo.language, _model_id(transcriber, tinfo)),
-            self.embed,
-            batch_chunks=self.options.batch_chunks,
-        )
-        for seg in gen:
-            writer.add(speaker_hooks.label([seg], speakers))
-            done = min(seg.end / duration, 0.999) if duration else 0.0
-            yield share + (1 - share) * done, writer.indexed
+        run = transcribe_file(self.transcriber(), path, prep.probed_duration, self.options)
+        writer = None
+        for fraction, segments in run.steps():
+            if writer is None and run.info is not None:
+                writer = self.library.transcript_writer(
+                    item_id,
+                    prep.metadata(run.duration, run.language, run.model_id),
+                    self.embed,
+                    batch_chunks=self.options.batch_chunks,
+                )
+            if writer is not None and segments:
+                writer.add(segments)
+            yield fraction, writer.indexed if writer is not None else 0
+        if writer is None:
+            raise RuntimeError("transcription ended before it started")
         # Routing settles the language and model only once every window is decoded.
-        writer.meta = replace(
-            writer.meta,
-            language=tinfo.language,
-            transcript_source=_model_id(transcriber, tinfo),
-        )
-        writer.on_complete = speaker_hooks.on_complete(self.library, item_id, speakers)
+        writer.meta = replace(writer.meta, language=run.language, transcript_source=run.model_id)
+        writer.on_complete = speaker_hooks.on_complete(self.library, item_id, run.speakers)
         writer.finish()
-        if self.options.translate and tinfo.language != "en":
-            self._translate(item_id, audio, tinfo.language)
+        self.store_translation(item_id, run.translation())
         yield 1.0, writer.indexed
 
-    def _translate(self, item_id: int, audio: Any, language: str) -> None:
-        from core.ingest.translation import store_translation, translate
+    def store_translation(
+        self, item_id: int, translation: tuple[list[Segment], str] | None
+    ) -> None:
+        """Store an item's English translation (from :meth:`Transcription.translation`)."""
+        if translation is None:
+            return
+        from core.ingest.translation import store_translation
 
-        t = self.transcriber()
-        # Only non-English items get here, so a forced model is a multilingual one.
-        multi = t.multilingual() if isinstance(t, LanguageRouter) else t
-        segments = translate(multi, audio, language)
-        store_translation(self.library, item_id, segments, multi.model_id, self.embed)
+        segments, model_id = translation
+        store_translation(self.library, item_id, segments, model_id, self.embed)
 
     def _reuse_transcript(
         self, digest: str, item_id: int
@@ -487,6 +618,14 @@ class _Ingestor:
                     other.language,
                 )
         return None
+
+
+def disk_full(exc: OSError, path: Path) -> DiskFullError:
+    """The one-line error for a write that found the disk full."""
+    return DiskFullError(
+        f"No space left on the disk ({exc.filename or path}).",
+        fix="Free some disk space and run the command again.",
+    )
 
 
 def _model_id(transcriber: Transcriber | LanguageRouter, info: object) -> str:

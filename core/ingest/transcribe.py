@@ -349,6 +349,19 @@ class Transcriber:
         return tinfo, generate()
 
 
+def _one_blas_thread() -> Any:
+    """A context in which numpy's BLAS runs on one thread.
+
+    The mel spectrogram is a numpy matrix product whose float sums come out slightly different
+    with another BLAS thread count, and Whisper's word timings and probabilities with them.
+    Ray workers run with one BLAS thread (``OMP_NUM_THREADS=1``); computing the features on
+    one thread everywhere makes a transcript the same whichever process made it.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+
+
 class _WindowDecoder:
     """Batched Whisper decoding of given windows, encoding only as many frames as needed.
 
@@ -371,7 +384,8 @@ class _WindowDecoder:
         # Detect once, on up to 30 s of the start, then decode every batch in that language.
         end = min(windows[-1][1], windows[0][0] + 30.0)
         segment = audio[int(windows[0][0] * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
-        language, probability, _ = self.model.detect_language(segment)
+        with _one_blas_thread():
+            language, probability, _ = self.model.detect_language(segment)
         return str(language), float(probability)
 
     def _options(
@@ -444,7 +458,8 @@ class _WindowDecoder:
             return []
         from faster_whisper.audio import pad_or_trim
 
-        feats = [self._features(audio, w) for w in windows]
+        with _one_blas_thread():
+            feats = [self._features(audio, w) for w in windows]
         frames = self._frames(feats)
         batch = np.stack([pad_or_trim(f, frames) for f in feats])
         found = self.model.model.detect_language(self.model.encode(batch))
@@ -482,7 +497,8 @@ class _WindowDecoder:
         options, tokenizer = self._options(language, task, max_new_tokens)
         if per_window and self.model.model.is_multilingual:
             options = replace(options, multilingual=True)
-        feats = [self._features(audio, w) for w in windows]
+        with _one_blas_thread():
+            feats = [self._features(audio, w) for w in windows]
         frames = self._frames(feats)
         outputs, languages = self._run(feats, windows, frames, options, tokenizer)
         if frames < WHISPER_FRAMES and redo:

@@ -242,3 +242,31 @@ def test_cli_ingest_on_a_local_ray_prints_one_line_per_file(
     assert lines[-1] == f"{len(GAINS)} ingested, 0 unchanged, 1 failed"
     with Library(tmp_path / "lib") as lib:
         assert_same(snapshot(lib), reference)
+
+
+def test_german_is_routed_and_translated_on_a_worker_as_in_local_ingest(
+    tmp_path: Path, jfk: Path, shared_models: Path
+) -> None:
+    from core.translation import translation
+    from tests.conftest import require_shared
+
+    german = require_shared("speech", "fleurs", "fleurs-de-001.ogg")
+    options = IngestOptions(translate=True)
+    with Library(tmp_path / "local") as lib:
+        kinds = [e.kind for e in ingest(lib, [german, jfk], options)]
+        assert kinds.count("done") == 2
+        want = snapshot(lib)
+        want_translations = {
+            Path(i.path).name: translation(lib, i.id) for i in lib.items(status="ready")
+        }
+    # Routing ran: the German item is base's and has a translation, the English one has none.
+    assert want[german.name]["meta"][2:4] == ("de", "whisper:base")
+    assert want[jfk.name]["meta"][2:4] == ("en", "whisper:tiny.en")
+    assert want_translations[german.name] and not want_translations[jfk.name]
+    opts = cluster.ClusterOptions(address="local", local_cpus=2)
+    with Library(tmp_path / "ray") as lib:
+        events = list(cluster.ingest(lib, [german, jfk], options, opts))
+        assert [e.kind for e in events].count("done") == 2, events
+        assert_same(snapshot(lib), want)
+        got = {Path(i.path).name: translation(lib, i.id) for i in lib.items(status="ready")}
+        assert got == want_translations

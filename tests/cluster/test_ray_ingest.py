@@ -247,7 +247,7 @@ def test_cli_ingest_on_a_local_ray_prints_one_line_per_file(
 def test_german_is_routed_and_translated_on_a_worker_as_in_local_ingest(
     tmp_path: Path, jfk: Path, shared_models: Path
 ) -> None:
-    from core.translation import translation
+    from core.ingest import translation
     from tests.conftest import require_shared
 
     german = require_shared("speech", "fleurs", "fleurs-de-001.ogg")

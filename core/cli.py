@@ -191,9 +191,9 @@ def cmd_transcript(args: argparse.Namespace) -> int:
         segments = lib.segments(item.id)
         names = speaker_names(lib.db, item.id)
         if args.translation:
-            from core.ingest import translation
+            from core.ingest import stored_translation
 
-            segments = translation(lib, item.id)
+            segments = stored_translation(lib, item.id)
             if not segments:
                 raise UsageError(
                     f"Item {item.id} ({item.title}) has no English translation.",

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from core.ingest.pipeline import discover as discover
     from core.ingest.pipeline import ingest as ingest
     from core.ingest.pipeline import prune as prune
-    from core.ingest.translation import translation as translation
+    from core.ingest.translation import stored_translation as stored_translation
 
 _EXPORTS = {
     "IngestOptions": "core.ingest.pipeline",
@@ -31,7 +31,7 @@ _EXPORTS = {
     "discover": "core.ingest.pipeline",
     "ingest": "core.ingest.pipeline",
     "prune": "core.ingest.pipeline",
-    "translation": "core.ingest.translation",
+    "stored_translation": "core.ingest.translation",
     "video_frame": "core.ingest.media",
 }
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
     "discover",
     "ingest",
     "prune",
-    "translation",
+    "stored_translation",
     "video_frame",
 ]
 

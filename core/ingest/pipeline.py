@@ -380,9 +380,9 @@ class _Ingestor:
         if not (source or "").startswith("whisper:"):
             return False
         if self.options.translate and language not in (None, "en") and item_id is not None:
-            from core.ingest.translation import translation
+            from core.ingest.translation import stored_translation
 
-            if not translation(self.library, item_id):
+            if not stored_translation(self.library, item_id):
                 return True
         wanted = self._wanted_source()
         if wanted is not None and source != wanted:

@@ -87,7 +87,7 @@ def store_translation(
         library._bump_content_version()
 
 
-def translation(library: Library, item_id: int) -> list[Segment]:
+def stored_translation(library: Library, item_id: int) -> list[Segment]:
     """An item's stored English translation (empty when it has none)."""
     rows = library.db.query(
         "SELECT start, end, text FROM translations WHERE media_id=? ORDER BY idx", (item_id,)

@@ -247,7 +247,7 @@ def test_cli_ingest_on_a_local_ray_prints_one_line_per_file(
 def test_german_is_routed_and_translated_on_a_worker_as_in_local_ingest(
     tmp_path: Path, jfk: Path, shared_models: Path
 ) -> None:
-    from core.ingest import translation
+    from core.ingest import stored_translation
     from tests.conftest import require_shared
 
     german = require_shared("speech", "fleurs", "fleurs-de-001.ogg")
@@ -257,7 +257,7 @@ def test_german_is_routed_and_translated_on_a_worker_as_in_local_ingest(
         assert kinds.count("done") == 2
         want = snapshot(lib)
         want_translations = {
-            Path(i.path).name: translation(lib, i.id) for i in lib.items(status="ready")
+            Path(i.path).name: stored_translation(lib, i.id) for i in lib.items(status="ready")
         }
     # Routing ran: the German item is base's and has a translation, the English one has none.
     assert want[german.name]["meta"][2:4] == ("de", "whisper:base")
@@ -268,5 +268,5 @@ def test_german_is_routed_and_translated_on_a_worker_as_in_local_ingest(
         events = list(cluster.ingest(lib, [german, jfk], options, opts))
         assert [e.kind for e in events].count("done") == 2, events
         assert_same(snapshot(lib), want)
-        got = {Path(i.path).name: translation(lib, i.id) for i in lib.items(status="ready")}
+        got = {Path(i.path).name: stored_translation(lib, i.id) for i in lib.items(status="ready")}
         assert got == want_translations

@@ -129,3 +129,14 @@ def test_importing_core_loads_neither_onnx_nor_qt_nor_torch() -> None:
     result = json.loads(proc.stdout)
     assert result["modules"] > 20  # every module of core was imported
     assert result["bare"] == [] and result["every"] == [], result
+
+
+@pytest.mark.parametrize("package", ["core.store", "core.ingest", "core.search"])
+def test_no_public_name_is_also_a_submodule(package: str) -> None:
+    """Importing ``pkg.x`` binds the module to ``pkg.x``, hiding an exported function ``x``."""
+    import importlib
+    import pkgutil
+
+    pkg = importlib.import_module(package)
+    submodules = {m.name for m in pkgutil.iter_modules(pkg.__path__)}
+    assert not submodules & set(pkg.__all__)

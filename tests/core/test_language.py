@@ -10,7 +10,7 @@ import pytest
 
 from bench.wer import normalize
 from core.errors import UsageError
-from core.ingest import IngestOptions, check_language, ingest, translation
+from core.ingest import IngestOptions, check_language, ingest, stored_translation
 from core.search import Searcher
 from core.store import Library
 from tests.conftest import mediamind, require_shared
@@ -40,8 +40,8 @@ def test_german_goes_to_base_and_english_stays_on_tiny_en(tmp_path: Path, jfk: P
     assert len(words_of(lib, de.id) & reference) >= 0.6 * len(reference)
     # The English translation is stored for the German item only, and an English question
     # finds the German recording through the vectors embedded from it.
-    english = set(normalize(" ".join(s.text for s in translation(lib, de.id))))
-    assert {"dinosaur", "water"} & english and translation(lib, en.id) == []
+    english = set(normalize(" ".join(s.text for s in stored_translation(lib, de.id))))
+    assert {"dinosaur", "water"} & english and stored_translation(lib, en.id) == []
     top = Searcher(lib).search("a big dinosaur attacked anything in the water", k=1, mode="vector")
     assert [r.media_id for r in top] == [de.id]
     lib.close()

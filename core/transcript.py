@@ -310,6 +310,10 @@ _BOMS = (
 )
 
 
+# Up to this many bytes outside ASCII, charset detection is a guess: Windows-1252 is taken.
+_FEW_HIGH_BYTES = 4
+
+
 def detect_encoding(raw: bytes) -> str | None:
     """The text encoding of subtitle bytes: from a BOM, the byte pattern, or charset detection.
 
@@ -334,6 +338,14 @@ def detect_encoding(raw: bytes) -> str | None:
         return "utf-8"
     except UnicodeDecodeError:
         pass
+    if sum(b >= 0x80 for b in raw) <= _FEW_HIGH_BYTES:
+        # A couple of accented letters carry no evidence of a multi-byte encoding (one 0xB4
+        # byte was read as Shift-JIS), and Windows-1252 is by far the most common 8-bit one.
+        try:
+            raw.decode("cp1252")
+            return "cp1252"
+        except UnicodeDecodeError:
+            pass
     from charset_normalizer import from_bytes
 
     matches = from_bytes(raw)

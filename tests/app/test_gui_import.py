@@ -27,7 +27,16 @@ def test_gui_import_ingests_the_folder_and_closes_cleanly(tmp_path: Path) -> Non
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # the app's settings, not the user's
     gui = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "--library", str(library), "gui", "--import", str(subs)],
+        [
+            sys.executable,
+            "-m",
+            "mediamind",
+            "--library",
+            str(library),
+            "gui",
+            "--import",
+            str(subs),
+        ],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

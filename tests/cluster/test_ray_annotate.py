@@ -8,7 +8,7 @@ import pytest
 
 from core import cluster
 from core.annotate import AnnotateSettings, Annotator, annotate, item_tags
-from core.ingest import import_transcript
+from core.ingest.pipeline import import_transcript
 from core.store import Library
 from tests.core.test_annotate import CRIME, ECONOMY, FOOTBALL, segments
 

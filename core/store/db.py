@@ -556,8 +556,10 @@ class Database:
         tables = {
             r[0] for r in self.conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")
         }
-        if not tables:
-            return  # a new, empty file: it becomes a library
+        if not tables or tables == {"_migrations"}:
+            # A new, empty file becomes a library; one holding only the step log is being
+            # made a library by another process at this moment (its first step is pending).
+            return
         if app_id == 0 and "_migrations" in tables:
             first = self.conn.execute("SELECT name FROM _migrations WHERE number = 1").fetchone()
             if first is not None and first[0] == _FIRST_MIGRATION_NAME:
@@ -730,13 +732,18 @@ class Database:
 
             take_backup(self, f"before-schema-{pending[0].number}", keep=backups)
         for migration in pending:
-            log.info("applying migration %d: %s", migration.number, migration.name)
             with self.atomic():
-                self.execute(migration.sql)
+                # Recording the step first takes the write lock. Another process that opened
+                # the same library at the same moment (the app and a command, say) may have
+                # applied it while this one waited: then nothing was recorded, and it is skipped.
                 self.execute(
-                    "INSERT INTO _migrations (number, name, applied_at) VALUES (?, ?, ?)",
+                    "INSERT OR IGNORE INTO _migrations (number, name, applied_at) VALUES (?, ?, ?)",
                     (migration.number, migration.name, utcnow()),
                 )
+                if self.conn.changes() == 0:
+                    continue
+                log.info("applying migration %d: %s", migration.number, migration.name)
+                self.execute(migration.sql)
 
 
 def check_problems(rows: Sequence[str]) -> list[str]:

@@ -90,3 +90,39 @@ def test_embedding_cache_keeps_its_vectors_through_the_rowid_migration(tmp_path:
         assert db.scalar("SELECT COUNT(*) FROM embedding_cache") == 5
     finally:
         db.close()
+
+
+def test_processes_opening_a_new_library_at_once_apply_each_migration_once(
+    tmp_path: Path,
+) -> None:
+    # The app and a command opening one new library at the same moment both found every step
+    # pending; the second to record one failed with "UNIQUE constraint failed".
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    path = tmp_path / "lib.sqlite"
+    opener = (
+        "import sys, time\n"
+        "from core.store.db import Database\n"
+        "while time.time() < float(sys.argv[2]): pass\n"  # start together
+        "Database(sys.argv[1]).close()\n"
+    )
+    import time
+
+    start = str(time.time() + 3)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", opener, str(path), start],
+            cwd=REPO,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    db = Database(path)
+    assert db.applied_migrations() == [m.number for m in MIGRATIONS]
+    db.close()

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -47,20 +48,41 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else 0.0
 
 
-def timing_summary(answers: list[Answer]) -> dict[str, float]:
-    """p50/p95 of TTFT and total over the answers that ran the model."""
-    ran = [a for a in answers if a.timings.prompt_tokens]
+def timing_summary(answers: list[Answer]) -> dict[str, Any]:
+    """p50/p95 of TTFT, total and sentence ranking over the answers (not refused, not cached).
+
+    An answer the copy grammar fully determines is not decoded (``prompt_tokens`` 0) but
+    counts: its TTFT is when its text was ready.
+
+    The machine load goes with them (:func:`with_load`).
+    """
+    ran = [a for a in answers if not a.refused and not a.timings.cached]
     ttft = [a.timings.ttft_ms for a in ran]
     total = [a.timings.total_ms for a in ran]
+    rank = [a.timings.rank_ms for a in ran]
     return {
         "answers_with_model": len(ran),
         "ttft_p50_ms": pct(ttft, 50),
         "ttft_p95_ms": pct(ttft, 95),
         "total_p50_ms": pct(total, 50),
         "total_p95_ms": pct(total, 95),
+        "rank_p50_ms": pct(rank, 50),
+        "rank_p95_ms": pct(rank, 95),
         "prompt_tokens_p50": pct([a.timings.prompt_tokens for a in ran], 50),
         "evaluated_tokens_p50": pct([a.timings.evaluated_tokens for a in ran], 50),
     }
+
+
+def with_load(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``run()``'s result with the 1-minute load average before and after it.
+
+    Timings on a shared machine mean little without the load they were taken under.
+    """
+    before = os.getloadavg()[0]
+    out = run()
+    out["load_start"] = round(before, 2)
+    out["load_end"] = round(os.getloadavg()[0], 2)
+    return out
 
 
 def ask(answerer: Answerer, text: str, filters: SearchFilters | None) -> tuple[Answer, Sources]:
@@ -325,7 +347,16 @@ PREVIOUS = replace(
     whole_sentences=False,
     strict_facts=False,
     ranker="heuristic",
+    quote="clauses",
+    copy_top=2,
+    rank_passages=3,
 )
+# The pipeline of the round before this one (issue 15, first round): quotes are runs of
+# clauses cut at 150 characters, the model may quote either of the 2 best sentences, and only
+# the first 3 retrieved chunks are scored. (Not switchable, so in both: a lower-case sentence
+# at a chunk's start continues the one before only when the transcript has capitals or the
+# one before has no sentence end.)
+ROUND1 = replace(AnswerSettings(), quote="clauses", copy_top=2, rank_passages=3)
 
 
 def _make_demo() -> Any:
@@ -413,6 +444,7 @@ def eval_citation_times(
     clocks = demo_clocks({q["item"] for q in data} | set(stems.values()) - {"jfk_inaugural"})
     out: dict[str, Any] = {}
     for name, s in settings.items():
+        load_start = round(os.getloadavg()[0], 2)
         answerer = Answerer(lib, cache=False, settings=s)
         errors: list[float] = []
         untimed = stated = right_sentence = 0
@@ -446,6 +478,8 @@ def eval_citation_times(
             "answer_stated": stated / len(data),
             "gold_in_answer_or_quotes": right_sentence / len(data),
             **timing_summary(answers),
+            "load_start": load_start,
+            "load_end": round(os.getloadavg()[0], 2),
         }
     return out
 
@@ -510,11 +544,27 @@ def eval_threads(reps: int = 3) -> dict[str, Any]:
 
 SECTIONS = ("demo", "unanswerable", "qmsum", "scoped", "squad", "speed", "budget", "threads")
 
+# The pipelines ``--pipelines`` can name: ``previous`` (before issue 15), ``round1`` (issue
+# 15's first round), ``current`` (the default) and ``free`` (the default with the model
+# writing its own words, ``grammar="free"``, each sentence verified and cited).
+PIPELINES: dict[str, AnswerSettings] = {
+    "previous": PREVIOUS,
+    "round1": ROUND1,
+    "current": AnswerSettings(),
+    "free": replace(AnswerSettings(), grammar="free"),
+}
+
 
 def pipelines(which: str) -> dict[str, AnswerSettings]:
-    """The pipelines to compare: ``previous`` (before this round) and ``current``."""
-    both = {"previous": PREVIOUS, "current": AnswerSettings()}
-    return {k: v for k, v in both.items() if which in ("both", k)}
+    """The pipelines to compare: a comma-separated list of :data:`PIPELINES` names.
+
+    ``both`` is ``previous,current``.
+    """
+    names = ["previous", "current"] if which == "both" else which.split(",")
+    unknown = [n for n in names if n not in PIPELINES]
+    if unknown:
+        raise SystemExit(f"unknown pipelines {unknown}; choose from {sorted(PIPELINES)}")
+    return {n: PIPELINES[n] for n in names}
 
 
 def squad_held_back(q: Question) -> bool:
@@ -526,6 +576,23 @@ def squad_held_back(q: Question) -> bool:
     return int(q.media_key.split("/")[1]) % 2 == 1
 
 
+def qmsum_held_back(questions: list[Question]) -> list[Question]:
+    """The qmsum questions of the held-back meetings (odd positions in sorted order).
+
+    ``bench.calibrate_refusal`` sets the refusal thresholds on the meetings at even
+    positions (and on the unanswerable questions at even list positions), so answer quality
+    is reported on the others (:func:`held_back_unanswerable`).
+    """
+    meetings = sorted({q.media_key for q in questions})
+    held = set(meetings[1::2])
+    return [q for q in questions if q.media_key in held]
+
+
+def held_back_unanswerable(questions: list[str]) -> list[str]:
+    """The unanswerable questions refusal is reported on (odd list positions)."""
+    return questions[1::2]
+
+
 def main() -> None:
     """Run the benchmark and print Markdown (or JSON)."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -533,8 +600,18 @@ def main() -> None:
     parser.add_argument(
         "--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}"
     )
-    parser.add_argument("--pipelines", choices=("both", "previous", "current"), default="both")
+    parser.add_argument(
+        "--pipelines",
+        default="both",
+        help=f"comma-separated names of {sorted(PIPELINES)}, or both (= previous,current)",
+    )
     parser.add_argument("--qmsum-questions", type=int, default=0, help="0 = all")
+    parser.add_argument(
+        "--qmsum-split",
+        choices=("held-back", "all"),
+        default="held-back",
+        help="report qmsum on the meetings refusal was not calibrated on (default), or on all",
+    )
     parser.add_argument("--squad-questions", type=int, default=300)
     parser.add_argument("--speed-questions", type=int, default=20)
     parser.add_argument("--budgets", default="120,160,200,240,320")
@@ -566,13 +643,19 @@ def main() -> None:
             questions = load_qmsum(lib, root, reuse=bool(args.work_dir))
             media = {i.path: i.id for i in lib.items()}
             report["qmsum_import_s"] = time.perf_counter() - t0
+            if args.qmsum_split == "held-back":
+                questions = qmsum_held_back(questions)
+            report["qmsum_split"] = args.qmsum_split
             if args.qmsum_questions:
                 questions = random.Random(0).sample(questions, args.qmsum_questions)
             answerers = {n: Answerer(lib, cache=False, settings=s) for n, s in runs.items()}
             if "unanswerable" in only:
                 unanswerable = json.loads(UNANSWERABLE.read_text())["questions"]
+                if args.qmsum_split == "held-back":
+                    unanswerable = held_back_unanswerable(unanswerable)
                 report["unanswerable"] = {
-                    n: eval_unanswerable(a, unanswerable) for n, a in answerers.items()
+                    n: with_load(lambda a=a: eval_unanswerable(a, unanswerable))
+                    for n, a in answerers.items()
                 }
             if "qmsum" in only:
                 any_answerer = next(iter(answerers.values()))
@@ -581,11 +664,13 @@ def main() -> None:
                     "scoped": retrieval_recall(any_answerer, questions, media, True),
                 }
                 report["qmsum_library"] = {
-                    n: eval_qmsum(a, questions, media, scoped=False) for n, a in answerers.items()
+                    n: with_load(lambda a=a: eval_qmsum(a, questions, media, scoped=False))
+                    for n, a in answerers.items()
                 }
             if "scoped" in only:
                 report["qmsum_scoped"] = {
-                    n: eval_qmsum(a, questions, media, scoped=True) for n, a in answerers.items()
+                    n: with_load(lambda a=a: eval_qmsum(a, questions, media, scoped=True))
+                    for n, a in answerers.items()
                 }
             if "speed" in only:
                 speed_qs = random.Random(1).sample(
@@ -603,7 +688,9 @@ def main() -> None:
             squad = load_spoken_squad(squad_lib, root, 10**9, reuse=bool(args.work_dir))
             held = [q for q in squad if squad_held_back(q)][: args.squad_questions]
             report["spoken_squad"] = {
-                n: eval_squad(Answerer(squad_lib, cache=False, settings=s), held)
+                n: with_load(
+                    lambda s=s: eval_squad(Answerer(squad_lib, cache=False, settings=s), held)
+                )
                 for n, s in runs.items()
             }
         report["settings"] = {n: asdict(s) for n, s in runs.items()}
@@ -636,6 +723,9 @@ _QUALITY = [
     ("TTFT p95 ms", "ttft_p95_ms", "{:.0f}"),
     ("total p50 ms", "total_p50_ms", "{:.0f}"),
     ("total p95 ms", "total_p95_ms", "{:.0f}"),
+    ("sentence ranking p50 ms", "rank_p50_ms", "{:.0f}"),
+    ("load average at start", "load_start", "{:.1f}"),
+    ("load average at end", "load_end", "{:.1f}"),
 ]
 
 
@@ -653,8 +743,7 @@ def print_markdown(r: dict[str, Any]) -> None:
                 ("start error p95 s", "start_error_p95_s", "{:.2f}"),
                 ("gold answer stated in the answer", "answer_stated", "{:.3f}"),
                 ("gold answer in answer or quotes", "gold_in_answer_or_quotes", "{:.3f}"),
-                ("TTFT p50 ms", "ttft_p50_ms", "{:.0f}"),
-                ("total p50 ms", "total_p50_ms", "{:.0f}"),
+                *_QUALITY[5:],
             ],
         )
     for key, title in (("qmsum_library", "qmsum library-wide"), ("qmsum_scoped", "qmsum scoped")):
@@ -670,7 +759,11 @@ def print_markdown(r: dict[str, Any]) -> None:
         _table(
             "unanswerable qmsum questions",
             r["unanswerable"],
-            [("refusal rate", "refusal_rate", "{:.3f}"), ("questions", "questions", "{}")],
+            [
+                ("refusal rate", "refusal_rate", "{:.3f}"),
+                ("questions", "questions", "{}"),
+                ("load average at start", "load_start", "{:.1f}"),
+            ],
         )
         for n, u in r["unanswerable"].items():
             if u["answered_instead"]:
@@ -686,8 +779,7 @@ def print_markdown(r: dict[str, Any]) -> None:
                 ("short answer exact match", "exact_match", "{:.3f}"),
                 ("short answer F1", "f1", "{:.3f}"),
                 ("false refusals", "false_refusal_rate", "{:.3f}"),
-                ("TTFT p50 ms", "ttft_p50_ms", "{:.0f}"),
-                ("total p50 ms", "total_p50_ms", "{:.0f}"),
+                *_QUALITY[5:],
             ],
         )
     if "speed" in r:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -162,6 +164,20 @@ def _join_fragments(sentences: list[tuple[str, float, float]]) -> list[tuple[str
     return out
 
 
+def _continues(before: str, text: str) -> bool:
+    """Whether ``text``, first in its chunk, goes on with ``before``, last in the chunk before.
+
+    A sentence that starts in lower case continues the one before when the transcript writes
+    capitals at all ("…can do for you. ask what you can do…", Whisper) or when the one before
+    has no sentence end. In a transcript without capitals (lower-cased speech recognition),
+    lower case after a full stop says nothing: those are two sentences.
+    """
+    if not text[:1].islower():
+        return False
+    ended = before.rstrip().endswith((".", "!", "?"))
+    return not ended or any(ch.isupper() for ch in before + text)
+
+
 # -- passages ----------------------------------------------------------------------------------
 
 
@@ -173,9 +189,15 @@ def gather_passages(
     question: str,
     results: Sequence[SearchResult],
     llm: LocalLLM,
+    timing: dict[str, float] | None = None,
 ) -> list[_Passage]:
-    """Widen the top chunks with their neighbours, merge overlaps, fit the token budget."""
-    passages = candidate_passages(library, searcher, settings, question=question, results=results)
+    """Widen the top chunks with their neighbours, merge overlaps, fit the token budget.
+
+    ``timing["rank_ms"]`` receives the time spent scoring sentences.
+    """
+    passages = candidate_passages(
+        library, searcher, settings, question=question, results=results, timing=timing
+    )
     return pack_passages(passages, settings, llm)
 
 
@@ -186,20 +208,27 @@ def candidate_passages(
     *,
     question: str,
     results: Sequence[SearchResult],
+    timing: dict[str, float] | None = None,
 ) -> list[_Passage]:
     """The passages around ``results``, their sentences scored for ``question``.
 
     Scores come from the learned evidence ranker (``models/reranker``) when
-    ``settings.ranker`` is ``learned``, else from MiniLM cosine plus shared words.
+    ``settings.ranker`` is ``learned``, else from MiniLM cosine plus shared words. The
+    passages of the first ``settings.rank_passages`` retrieved chunks are scored, and the
+    ``settings.max_passages`` holding the best-scored sentences are kept (labelled in that
+    order).
     """
     s = settings
     passages: list[_Passage] = []
-    for r in results:
+    for rank, r in enumerate(results):
         chunk = library.get_chunk(r.chunk_id)
         window = [chunk]
-        if chunk.prev_id is not None:
+        # The first max_passages chunks are widened with their neighbours; the rest, scored
+        # only to find a better passage (rank_passages), are not: their neighbours would more
+        # than double the sentences to embed.
+        if rank < s.max_passages and chunk.prev_id is not None:
             window.insert(0, library.get_chunk(chunk.prev_id))
-        if chunk.next_id is not None:
+        if rank < s.max_passages and chunk.next_id is not None:
             window.append(library.get_chunk(chunk.next_id))
         lo, hi = window[0].idx, window[-1].idx
         for p in passages:
@@ -216,7 +245,7 @@ def candidate_passages(
                 p.core_ids.add(chunk.id)
                 break
         else:
-            if len(passages) < s.max_passages:
+            if len(passages) < max(s.max_passages, s.rank_passages):
                 label = f"S{len(passages) + 1}"
                 passages.append(_Passage(label, r.media_id, r.title, window, {chunk.id}))
     # Sentence units, scored by similarity to the question (MiniLM, cached per text in the
@@ -230,9 +259,9 @@ def candidate_passages(
                 last = p.units[-1] if p.units else None
                 if (
                     s.whole_sentences
-                    and text[:1].islower()
                     and last is not None
                     and last.chunk.idx == c.idx - 1
+                    and _continues(last.text, text)
                 ):
                     # The sentence began in the chunk before: one unit, cited from its start.
                     last.text = f"{last.text} {text}"
@@ -241,6 +270,7 @@ def candidate_passages(
                     continue
                 p.units.append(_Unit(c, text, core, *span))
     units = [u for p in passages for u in p.units]
+    t0 = time.perf_counter()
     if units:
         qv = searcher.query_vector(question)
         cosines = searcher.store.embed([u.text for u in units]) @ qv
@@ -258,6 +288,14 @@ def candidate_passages(
             features = unit_features(question, units, searcher)
             for u, score in zip(units, default_ranker().score(features), strict=True):
                 u.score = float(score)
+    if timing is not None:
+        timing["rank_ms"] = (time.perf_counter() - t0) * 1000
+    if len(passages) > s.max_passages:
+        # More passages were scored than the model reads: keep those holding the best sentences.
+        best = {id(p): max((u.score for u in p.units), default=-math.inf) for p in passages}
+        passages = sorted(passages, key=lambda p: -best[id(p)])[: s.max_passages]
+        for i, p in enumerate(passages, start=1):
+            p.label = f"S{i}"
     return passages
 
 

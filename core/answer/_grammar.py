@@ -55,6 +55,7 @@ def build_copy_grammar(
     max_sentences: int = 2,
     min_words: int = 3,
     max_chars: int = 150,
+    whole: bool = False,
 ) -> str:
     """The GBNF grammar of an answer whose sentences quote the passage they cite.
 
@@ -69,6 +70,8 @@ def build_copy_grammar(
         max_sentences: Sentences allowed.
         min_words: Shortest quote.
         max_chars: Longest quote.
+        whole: Each quote is a whole passage sentence (a piece of ``max_chars``), not a run of
+            its clauses.
 
     Raises:
         UsageError: No passage has a sentence of ``min_words`` words.
@@ -93,11 +96,11 @@ def build_copy_grammar(
             for j in range(1, len(words)):
                 nxt = f" {base}-{j + 1}" if j + 1 < len(words) else ""
                 body = f"{gbnf_literal(marks[j - 1] + ' ')} {gbnf_literal(words[j])}{nxt}"
-                may_stop = bool(marks[j - 1]) and j > last_neg
+                may_stop = bool(marks[j - 1]) and j > last_neg and not whole
                 rules.append(f"{base}-{j} ::= " + (f"({body})?" if may_stop else body))
             starts = []
             for i in range(len(words) - min_words + 1):
-                if (i and not marks[i - 1]) or i > first_neg:
+                if (i and not marks[i - 1]) or i > first_neg or (i and whole):
                     continue  # quotes start at the sentence's start or a clause's
                 head = [gbnf_literal(words[i][:1].upper() + words[i][1:])]
                 for j in range(i + 1, i + min_words):
@@ -123,6 +126,27 @@ def build_copy_grammar(
             rules.append(f"at{k}-{q} ::= q-{q}{tail}")
     root = "root ::= " + " | ".join(f"at1-{q}" for q in quotes)
     return "\n".join([root, *rules])
+
+
+def only_quote(
+    passages: dict[str, Sequence[str]], *, min_words: int = 3, max_chars: int = 150
+) -> str | None:
+    """The one answer ``build_copy_grammar(passages, whole=True, ...)`` admits, if only one.
+
+    That is the case when exactly one piece of one passage sentence is long enough to quote
+    (consecutive quotes differ, so it cannot be quoted twice). Returns ``[Sx] Words.`` as
+    the grammar spells it, or ``None`` when the model has a choice (or nothing to quote).
+    """
+    found: list[str] = []
+    for label, sentences in passages.items():
+        for sentence in _pieces(sentences, max_chars):
+            words, marks = _clauses(sentence)
+            if len(words) < min_words:
+                continue
+            text = words[0][:1].upper() + words[0][1:]
+            text += "".join(f"{marks[j - 1]} {words[j]}" for j in range(1, len(words)))
+            found.append(f"[{label}] {text}.")
+    return found[0] if len(found) == 1 else None
 
 
 def _root(max_sentences: int) -> str:

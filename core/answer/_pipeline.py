@@ -19,6 +19,7 @@ from core.answer._grammar import (
     build_copy_grammar,
     build_grammar,
     number_citations,
+    only_quote,
     parse_answer,
 )
 from core.answer._input import check_question
@@ -187,10 +188,17 @@ class Answerer:
         relevance, closest = self._relevance(question, results)
         llm: LocalLLM | None = None
         passages: list[_Passage] = []
+        timing: dict[str, float] = {}
         if relevance.answerable:
             llm = self.llm
             passages = gather_passages(
-                self.library, self.searcher, s, question=question, results=results, llm=llm
+                self.library,
+                self.searcher,
+                s,
+                question=question,
+                results=results,
+                llm=llm,
+                timing=timing,
             )
         if llm is None or not passages:
             text = self._refusal_text(closest)
@@ -215,14 +223,21 @@ class Answerer:
 
         from core.llm import GenerationStats
 
-        prompt = self._prompt(question, passages, llm)
         labels = [p.label for p in passages]
         stats = GenerationStats()
         pieces: list[str] = []
         ttft = 0.0
-        grammar = self._grammar(passages)
-        if grammar is not None:
-            max_tokens = s.max_sentences * (s.max_sentence_chars // 2 + 12)
+        only = self._only_answer(passages)
+        grammar = None if only is not None else self._grammar(passages)
+        if only is not None:
+            # The grammar admits this one answer (one whole sentence to quote): decoding it
+            # token by token would only cost time.
+            ttft = (time.perf_counter() - t0) * 1000
+            pieces.append(only)
+            yield Token(only)
+        elif grammar is not None:
+            prompt = self._prompt(question, passages, llm)
+            max_tokens = s.max_sentences * (self._quote_chars // 2 + 12)
             for piece in llm.stream(
                 prompt,
                 grammar=grammar,
@@ -278,6 +293,7 @@ class Answerer:
                 ttft_ms=ttft or total,
                 generate_ms=stats.total_ms,
                 total_ms=total,
+                rank_ms=timing.get("rank_ms", 0.0),
             ),
             mode,
             [],
@@ -287,6 +303,30 @@ class Answerer:
         yield answer
 
     # -- steps ----------------------------------------------------------------------------------
+
+    @property
+    def _quote_chars(self) -> int:
+        """The longest sentence the grammar lets the model write or quote."""
+        s = self.settings
+        if s.grammar == "copy" and s.quote == "sentences":
+            return max(s.max_sentence_chars, s.max_quote_chars)
+        return s.max_sentence_chars
+
+    def _quotable(self, passages: list[_Passage]) -> dict[str, Sequence[str]]:
+        """With the copy grammar: each label's sentences the model may quote (best first)."""
+        s = self.settings
+        units = sorted((u for p in passages for u in p.selected), key=lambda u: -u.score)
+        top = {id(u) for u in units[: s.copy_top or len(units)]}
+        return {p.label: [u.text for u in p.selected if id(u) in top] for p in passages}
+
+    def _only_answer(self, passages: list[_Passage]) -> str | None:
+        """The answer, when the copy grammar of whole sentences admits exactly one."""
+        s = self.settings
+        if s.grammar != "copy" or s.quote != "sentences" or not passages:
+            return None
+        return only_quote(
+            self._quotable(passages), min_words=s.min_content_words, max_chars=self._quote_chars
+        )
 
     def _grammar(self, passages: list[_Passage]) -> str | None:
         """This question's grammar; ``None`` when nothing can be quoted (then: quotes)."""
@@ -301,14 +341,13 @@ class Answerer:
                 max_chars=s.max_sentence_chars,
                 max_citations=s.max_citations,
             )
-        quotable = sorted((u for p in passages for u in p.selected), key=lambda u: -u.score)
-        top = {id(u) for u in quotable[: s.copy_top or len(quotable)]}
         try:
             return build_copy_grammar(
-                {p.label: [u.text for u in p.selected if id(u) in top] for p in passages},
+                self._quotable(passages),
                 max_sentences=s.max_sentences,
                 min_words=s.min_content_words,
-                max_chars=s.max_sentence_chars,
+                max_chars=self._quote_chars,
+                whole=s.quote == "sentences",
             )
         except UsageError:  # only sentences too short to quote
             return None

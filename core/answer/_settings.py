@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 # Part of the answer-cache key: bump it when a code change alters answers (grammar, passage
 # selection, verification, refusal), so an upgraded app does not serve answers of the old one.
-PIPELINE_VERSION = 5
+PIPELINE_VERSION = 6
 
 SYSTEM_PROMPT = (
     "You answer questions about the user's recordings using only the numbered passages. "
@@ -32,6 +32,9 @@ class AnswerSettings:
         grammar: ``copy`` (each sentence quotes a run of words of the passage it cites) or
             ``free`` (any text of bounded length, checked afterwards).
         max_passages: Passages (widened chunks) given to the model.
+        rank_passages: Passages whose sentences are scored, of which the ``max_passages``
+            holding the best-scored sentences are given to the model (at most ``k``; 0 or
+            ``max_passages``: the first retrieved ones, as before).
         context_tokens: Token budget for passage text in the prompt.
         max_sentences: Sentences the grammar allows.
         min_sentence_chars: Shortest sentence body the grammar allows.
@@ -69,6 +72,11 @@ class AnswerSettings:
         ranker: How passage sentences are scored: ``learned`` (the evidence ranker of
             ``models/reranker``, a probability that the sentence answers) or ``heuristic``
             (MiniLM cosine + ``lexical_weight`` × shared words + ``core_bonus``).
+        quote: With the ``copy`` grammar, what a sentence of the answer may quote:
+            ``sentences`` (a whole passage sentence) or ``clauses`` (a run of whole clauses of
+            one, starting at its start or a clause mark and stopping at one).
+        max_quote_chars: With ``quote="sentences"``, the longest quote (a longer sentence is
+            quoted in pieces of this length, cut after a clause where one allows).
         strict_facts: A generated sentence is dropped when a number, date or name in it is
             not in the evidence it cites (allowing speech-recognition sound-alikes).
     """
@@ -76,6 +84,7 @@ class AnswerSettings:
     k: int = 8
     grammar: str = "copy"
     max_passages: int = 3
+    rank_passages: int = 8
     context_tokens: int = 200
     max_sentences: int = 2
     min_sentence_chars: int = 8
@@ -97,8 +106,10 @@ class AnswerSettings:
     min_content_words: int = 3
     min_question_cosine: float = 0.2
     min_relative_relevance: float = 0.0
-    copy_top: int = 2
+    copy_top: int = 1
     sentence_times: bool = True
     whole_sentences: bool = True
     strict_facts: bool = True
     ranker: str = "learned"
+    quote: str = "sentences"
+    max_quote_chars: int = 320

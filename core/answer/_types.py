@@ -83,6 +83,8 @@ class Timings:
 
     Attributes:
         retrieve_ms: Search, neighbour widening and the relevance check.
+        rank_ms: The part of ``retrieve_ms`` spent scoring passage sentences (MiniLM of each
+            sentence, then the evidence ranker's features and model).
         prompt_tokens: Tokens of the prompt (0 when the model did not run).
         evaluated_tokens: Prompt tokens actually evaluated (the cached prefix is not).
         ttft_ms: From the call to the first token event.
@@ -98,6 +100,7 @@ class Timings:
     generate_ms: float = 0.0
     total_ms: float = 0.0
     cached: bool = False
+    rank_ms: float = 0.0
 
 
 @dataclass(frozen=True)

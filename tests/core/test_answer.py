@@ -8,6 +8,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -312,8 +313,12 @@ def assert_citations_valid(sources: list[Sources], raw: str, answer: Answer) -> 
 
 
 @pytest.mark.slow
-def test_grammar_answer_cites_only_retrieved_passages(library: Library) -> None:
-    answerer = Answerer(library, cache=False)
+@pytest.mark.parametrize("copy_top", [1, 2])
+def test_grammar_answer_cites_only_retrieved_passages(library: Library, copy_top: int) -> None:
+    from core.answer import AnswerSettings
+
+    settings = replace(AnswerSettings(), copy_top=copy_top)
+    answerer = Answerer(library, cache=False, settings=settings)
     sources, raw, answer = run(answerer, "What are the goals for the fourth quarter?")
     assert not answer.refused
     assert_citations_valid(sources, raw, answer)
@@ -323,7 +328,10 @@ def test_grammar_answer_cites_only_retrieved_passages(library: Library) -> None:
     assert any(c.media_id == town_hall.id and c.start <= 872.0 < c.end for c in answer.citations)
     assert any("fourth quarter" in c.quote for c in answer.citations)
     t = answer.timings
-    assert t.prompt_tokens > 0 and 0 < t.ttft_ms <= t.total_ms and t.retrieve_ms > 0
+    assert 0 < t.ttft_ms <= t.total_ms and t.retrieve_ms > 0
+    # One sentence to quote whole (the default) admits one answer: the model is not run for
+    # it. With two, the model chooses.
+    assert (t.prompt_tokens > 0) == (copy_top == 2)
     assert all(s.supported for s in answer.sentences if s.text in answer.answer)
 
 
@@ -721,3 +729,72 @@ def test_the_ranker_puts_the_answering_sentence_first(tmp_path: Path) -> None:
         units = sorted((u for p in passages for u in p.units), key=lambda u: -u.score)
         assert "Schoeffer" in units[0].text
         assert all(0.0 < u.score < 1.0 for u in units)
+
+
+def test_whole_sentence_quotes_cannot_stop_or_start_inside_a_sentence() -> None:
+    sentence = "Everyone can remember them, so the company gives everyone a manager; use it."
+    g = build_copy_grammar({"S1": [sentence]}, min_words=3, whole=True)
+    rules = dict(line.split(" ::= ", 1) for line in g.splitlines())
+    # One start (the sentence's first word) and no optional stop at a clause mark.
+    assert rules["q-s1-0"] == '"[S1] " ("Everyone" " " "can" " " "remember" s1-0-3) "."'
+    assert rules["s1-0-4"] == '", " "so" s1-0-5'
+    assert not any(r.startswith("(") for r in rules.values())
+    # Long sentences are quoted in pieces of max_chars, each piece whole.
+    g = build_copy_grammar({"S1": [sentence]}, min_words=3, max_chars=30, whole=True)
+    assert g.count("q-s1-") > 2
+
+
+def test_lower_case_starts_continue_only_where_case_says_something() -> None:
+    from core.answer._evidence import _continues
+
+    # Whisper writes capitals: a lower-case start after a full stop goes on with it.
+    assert _continues("What your country can do for you.", "ask what you can do")
+    # No sentence end before: the chunk boundary cut one sentence.
+    assert _continues("in order to counteract the constant", "flooding in the delta.")
+    # A lower-cased transcript: two sentences, kept apart (they are cited apart).
+    assert not _continues("he died of wounds received in battle.", "genghis khan then went on.")
+    assert not _continues("It ended.", "The next one began.")
+
+
+def test_passages_are_chosen_by_their_best_sentence(tmp_path: Path) -> None:
+    from core.answer import AnswerSettings
+    from core.answer._evidence import candidate_passages
+
+    with Library(tmp_path) as lib:
+        import_transcript(lib, "transcript:printing", "Printing", PRINTING)
+        import_transcript(lib, "transcript:pancakes", "Pancake Class", PANCAKES)
+        answerer = Answerer(lib, cache=False)
+        question = "Who printed the first dated Bible?"
+        results = answerer.searcher.search(question, k=8)
+        settings = AnswerSettings(max_passages=1)
+        first = candidate_passages(
+            lib,
+            answerer.searcher,
+            replace(settings, rank_passages=1),
+            question=question,
+            results=list(reversed(results)),
+        )
+        ranked = candidate_passages(
+            lib,
+            answerer.searcher,
+            replace(settings, rank_passages=8),
+            question=question,
+            results=list(reversed(results)),
+        )
+        assert len(first) == len(ranked) == 1 and ranked[0].label == "S1"
+        # Given the retrieved chunks worst first, only scoring them all finds the answer.
+        assert any("Schoeffer" in u.text for u in ranked[0].units)
+        assert not any("Schoeffer" in u.text for u in first[0].units)
+
+
+def test_a_grammar_with_one_possible_answer_is_not_decoded() -> None:
+    from core.answer._grammar import only_quote
+
+    sentence = "the board has at least three members, and no more than nine"
+    assert only_quote({"S1": [sentence], "S2": ["Hi."]}, min_words=3) == (
+        "[S1] The board has at least three members, and no more than nine."
+    )
+    # Two quotable sentences (or pieces): the model chooses, so it runs.
+    assert only_quote({"S1": [sentence], "S2": ["Nine members at most."]}) is None
+    assert only_quote({"S1": [sentence]}, max_chars=30) is None
+    assert only_quote({"S1": ["Too short"]}) is None

@@ -613,6 +613,12 @@ def main() -> None:
         help="report qmsum on the meetings refusal was not calibrated on (default), or on all",
     )
     parser.add_argument("--squad-questions", type=int, default=300)
+    parser.add_argument(
+        "--squad-skip",
+        type=int,
+        default=0,
+        help="leave out the first N held-back questions (e.g. ones inspected while debugging)",
+    )
     parser.add_argument("--speed-questions", type=int, default=20)
     parser.add_argument("--budgets", default="120,160,200,240,320")
     parser.add_argument("--budget-questions", type=int, default=12)
@@ -686,7 +692,9 @@ def main() -> None:
         if "squad" in only and args.squad_questions:
             squad_lib = stack.enter_context(Library(work / "squad"))
             squad = load_spoken_squad(squad_lib, root, 10**9, reuse=bool(args.work_dir))
-            held = [q for q in squad if squad_held_back(q)][: args.squad_questions]
+            held = [q for q in squad if squad_held_back(q)][args.squad_skip :][
+                : args.squad_questions
+            ]
             report["spoken_squad"] = {
                 n: with_load(
                     lambda s=s: eval_squad(Answerer(squad_lib, cache=False, settings=s), held)

@@ -350,13 +350,14 @@ PREVIOUS = replace(
     quote="clauses",
     copy_top=2,
     rank_passages=3,
+    decode_quotes=True,
 )
 # The pipeline of the round before this one (issue 15, first round): quotes are runs of
 # clauses cut at 150 characters, the model may quote either of the 2 best sentences, and only
 # the first 3 retrieved chunks are scored. (Not switchable, so in both: a lower-case sentence
 # at a chunk's start continues the one before only when the transcript has capitals or the
 # one before has no sentence end.)
-ROUND1 = replace(AnswerSettings(), quote="clauses", copy_top=2, rank_passages=3)
+ROUND1 = replace(AnswerSettings(), quote="clauses", copy_top=2, rank_passages=3, decode_quotes=True)
 
 
 def _make_demo() -> Any:
@@ -552,6 +553,7 @@ PIPELINES: dict[str, AnswerSettings] = {
     "round1": ROUND1,
     "current": AnswerSettings(),
     "free": replace(AnswerSettings(), grammar="free"),
+    "one_quote": replace(AnswerSettings(), quotes=1),
 }
 
 
@@ -608,9 +610,10 @@ def main() -> None:
     parser.add_argument("--qmsum-questions", type=int, default=0, help="0 = all")
     parser.add_argument(
         "--qmsum-split",
-        choices=("held-back", "all"),
+        choices=("held-back", "calibration", "all"),
         default="held-back",
-        help="report qmsum on the meetings refusal was not calibrated on (default), or on all",
+        help="report qmsum on the meetings refusal was not calibrated on (default), on those "
+        "it was (for choosing settings), or on all",
     )
     parser.add_argument("--squad-questions", type=int, default=300)
     parser.add_argument(
@@ -651,6 +654,9 @@ def main() -> None:
             report["qmsum_import_s"] = time.perf_counter() - t0
             if args.qmsum_split == "held-back":
                 questions = qmsum_held_back(questions)
+            elif args.qmsum_split == "calibration":
+                held = set(map(id, qmsum_held_back(questions)))
+                questions = [q for q in questions if id(q) not in held]
             report["qmsum_split"] = args.qmsum_split
             if args.qmsum_questions:
                 questions = random.Random(0).sample(questions, args.qmsum_questions)

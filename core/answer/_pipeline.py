@@ -45,6 +45,7 @@ from core.answer._types import (
     Sources,
     Timings,
     Token,
+    _Unit,
 )
 from core.answer._verify import extractive, verify_sentence
 from core.errors import UsageError
@@ -230,8 +231,8 @@ class Answerer:
         only = self._only_answer(passages)
         grammar = None if only is not None else self._grammar(passages)
         if only is not None:
-            # The grammar admits this one answer (one whole sentence to quote): decoding it
-            # token by token would only cost time.
+            # Whole sentences chosen by the ranker: decoding them token by token would only
+            # cost time (and a 135M model choosing among them lost answers, docs/answers.md).
             ttft = (time.perf_counter() - t0) * 1000
             pieces.append(only)
             yield Token(only)
@@ -320,13 +321,36 @@ class Answerer:
         return {p.label: [u.text for u in p.selected if id(u) in top] for p in passages}
 
     def _only_answer(self, passages: list[_Passage]) -> str | None:
-        """The answer, when the copy grammar of whole sentences admits exactly one."""
+        """The answer of whole-sentence quotes, chosen by the ranker, not decoded.
+
+        The best-scored sentence, then up to ``quotes - 1`` more from other chunks that score
+        at least ``quote_ratio`` of it (the choice of the quote fallback). Each is a
+        sentence the copy grammar admits whole (``only_quote``); when one is longer than a
+        quote may be (pieces to choose from), ``None``: the model chooses.
+        """
         s = self.settings
-        if s.grammar != "copy" or s.quote != "sentences" or not passages:
+        if s.grammar != "copy" or s.quote != "sentences" or s.decode_quotes or not passages:
             return None
-        return only_quote(
-            self._quotable(passages), min_words=s.min_content_words, max_chars=self._quote_chars
-        )
+        units = sorted(((p, u) for p in passages for u in p.selected), key=lambda pu: -pu[1].score)
+        chosen: list[tuple[_Passage, _Unit]] = []
+        for p, u in units:
+            if chosen and (
+                len(chosen) >= max(1, s.quotes) or u.score < s.quote_ratio * chosen[0][1].score
+            ):
+                break
+            if any(u.chunk.id == c.chunk.id for _, c in chosen):
+                continue
+            if len(u.text.split()) >= s.min_content_words:
+                chosen.append((p, u))
+        parts = [
+            only_quote(
+                {p.label: [u.text]}, min_words=s.min_content_words, max_chars=self._quote_chars
+            )
+            for p, u in chosen
+        ]
+        if not parts or any(x is None for x in parts):
+            return None
+        return " ".join(x for x in parts if x is not None)
 
     def _grammar(self, passages: list[_Passage]) -> str | None:
         """This question's grammar; ``None`` when nothing can be quoted (then: quotes)."""

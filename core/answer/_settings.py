@@ -75,6 +75,11 @@ class AnswerSettings:
         quote: With the ``copy`` grammar, what a sentence of the answer may quote:
             ``sentences`` (a whole passage sentence) or ``clauses`` (a run of whole clauses of
             one, starting at its start or a clause mark and stopping at one).
+        decode_quotes: With ``quote="sentences"``, let the model choose which of the
+            ``copy_top`` best sentences to quote; off (default), the answer quotes the best
+            sentence and up to ``quotes - 1`` more from other chunks scoring at least
+            ``quote_ratio`` of it, without decoding (the model still runs when a sentence is
+            longer than ``max_quote_chars``).
         max_quote_chars: With ``quote="sentences"``, the longest quote (a longer sentence is
             quoted in pieces of this length, cut after a clause where one allows).
         strict_facts: A generated sentence is dropped when a number, date or name in it is
@@ -112,4 +117,5 @@ class AnswerSettings:
     strict_facts: bool = True
     ranker: str = "learned"
     quote: str = "sentences"
+    decode_quotes: bool = False
     max_quote_chars: int = 320

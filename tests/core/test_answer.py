@@ -313,11 +313,11 @@ def assert_citations_valid(sources: list[Sources], raw: str, answer: Answer) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("copy_top", [1, 2])
-def test_grammar_answer_cites_only_retrieved_passages(library: Library, copy_top: int) -> None:
+@pytest.mark.parametrize("decode", [False, True])
+def test_grammar_answer_cites_only_retrieved_passages(library: Library, decode: bool) -> None:
     from core.answer import AnswerSettings
 
-    settings = replace(AnswerSettings(), copy_top=copy_top)
+    settings = replace(AnswerSettings(), decode_quotes=decode, copy_top=2 if decode else 1)
     answerer = Answerer(library, cache=False, settings=settings)
     sources, raw, answer = run(answerer, "What are the goals for the fourth quarter?")
     assert not answer.refused
@@ -329,9 +329,9 @@ def test_grammar_answer_cites_only_retrieved_passages(library: Library, copy_top
     assert any("fourth quarter" in c.quote for c in answer.citations)
     t = answer.timings
     assert 0 < t.ttft_ms <= t.total_ms and t.retrieve_ms > 0
-    # One sentence to quote whole (the default) admits one answer: the model is not run for
-    # it. With two, the model chooses.
-    assert (t.prompt_tokens > 0) == (copy_top == 2)
+    # Whole sentences chosen by the ranker (the default) are not decoded; with decode_quotes
+    # the model chooses among the 2 best.
+    assert (t.prompt_tokens > 0) == decode
     assert all(s.supported for s in answer.sentences if s.text in answer.answer)
 
 

@@ -554,6 +554,7 @@ PIPELINES: dict[str, AnswerSettings] = {
     "current": AnswerSettings(),
     "free": replace(AnswerSettings(), grammar="free"),
     "one_quote": replace(AnswerSettings(), quotes=1),
+    "rank3": replace(AnswerSettings(), rank_passages=3),
 }
 
 

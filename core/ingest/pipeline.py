@@ -337,7 +337,14 @@ def transcribe_file(
     return Transcription(transcriber, decode_audio(path, probed_duration), options)
 
 
-class _Ingestor:
+class Ingestor:
+    """One ingest run over a library: checks, transcription, storage, one file at a time.
+
+    Local ingest drives it with :meth:`run`; the Ray driver (``core.cluster``) calls its steps
+    (:meth:`precheck`, :meth:`start`, :meth:`prepare`, :meth:`store_prepared`) so that both
+    write items the same way.
+    """
+
     def __init__(
         self, library: Library, options: IngestOptions, encoder: TextEncoder | None
     ) -> None:
@@ -359,6 +366,7 @@ class _Ingestor:
             self.embed = EmbeddingStore(library, encoder or default_encoder).embed
 
     def transcriber(self) -> Transcriber | LanguageRouter:
+        """The Whisper model (or language router) for this run, loaded once."""
         # Resolved on first need, so subtitle-only runs never touch the model.
         if self._transcriber is None:
             self._transcriber = make_transcriber(self.options)
@@ -390,6 +398,7 @@ class _Ingestor:
         return self.options.language is not None and language != self.options.language
 
     def run(self, files: list[Path], failures: list[IngestEvent]) -> Iterator[IngestEvent]:
+        """Ingest ``files`` in order, after reporting the ``failures`` discovery found."""
         total = len(files) + len(failures)
         for n, event in enumerate(failures, start=1):
             yield IngestEvent("failed", event.path, n, total, message=event.message)
@@ -456,6 +465,7 @@ class _Ingestor:
         return self.library.upsert_pending(str(path), path.stem, kind)
 
     def one(self, path: Path, n: int, total: int) -> Iterator[IngestEvent]:
+        """Ingest one file (the ``n``-th of ``total``), yielding its progress events."""
         st = self.precheck(path, n, total)
         if isinstance(st, IngestEvent):
             yield st
@@ -659,7 +669,7 @@ def ingest(
         paths = [paths]
     files, failures = discover(Path(p) for p in paths)
     with library.ingest_running():
-        yield from _Ingestor(library, options or IngestOptions(), encoder).run(files, failures)
+        yield from Ingestor(library, options or IngestOptions(), encoder).run(files, failures)
 
 
 def prune(library: Library) -> list[int]:

@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
         self.ask_view.add_media_requested.connect(self._add_files)
         self.home_view.play_requested.connect(self.open_at)
         self.review_view.play_requested.connect(self.open_at)
+        self.review_view.tag_all_requested.connect(self.library_view.annotate_all)
         self.player_view.watch_event.connect(self._record_watch)
         self.player_view.fullscreen_changed.connect(self._player_fullscreen)
         self.jobs.library_changed.connect(self.home_view.mark_stale)

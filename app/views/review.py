@@ -303,7 +303,9 @@ class ReviewView(QWidget):
     def _on_undone(self, row: int, card: ReviewCard | None) -> None:
         if card is None:
             return
-        if row < len(self.cards) and self.cards[row].tag_id == card.tag_id:
+        # The service takes back decisions in the order it stored them: find the card's row.
+        row = next((n for n, c in enumerate(self.cards) if c.tag_id == card.tag_id), row)
+        if row < len(self.cards):
             self.cards[row] = card
             entry = self.queue.item(row)
             entry.setText(card_label(card))

@@ -40,12 +40,11 @@ def hand_over(directory: Path, paths: list[Path], timeout_ms: int = CONNECT_MS) 
     message = {"import": [str(Path(p).expanduser().resolve()) for p in paths]}
     socket.write((json.dumps(message) + "\n").encode("utf-8"))
     socket.flush()
-    ok = socket.waitForBytesWritten(timeout_ms) or socket.bytesToWrite() == 0
-    # The first instance answers once it has read the message, so nothing is lost on exit.
-    if ok:
-        ok = socket.waitForReadyRead(timeout_ms * 5) and bytes(socket.readAll().data()) == b"ok\n"
-    socket.disconnectFromServer()
-    return ok
+    socket.waitForBytesWritten(timeout_ms)
+    # The first instance hangs up once it has read the message: nothing is lost on exit.
+    if socket.state() == QLocalSocket.LocalSocketState.UnconnectedState:
+        return True
+    return socket.waitForDisconnected(timeout_ms * 5)
 
 
 class InstanceServer(QObject):
@@ -95,8 +94,7 @@ class InstanceServer(QObject):
         except (ValueError, AttributeError, TypeError) as exc:
             log.warning("ignored a malformed message from another instance: %s", exc)
             paths = []
-        socket.write(b"ok\n")
-        socket.flush()
+        socket.disconnectFromServer()
         self.activated.emit()
         if paths:
             self.import_requested.emit(paths)

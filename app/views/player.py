@@ -8,8 +8,27 @@ import re
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QKeyCombination, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence, QPalette, QPixmap, QShortcut
+from PySide6.QtCore import (
+    QEvent,
+    QKeyCombination,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetrics,
+    QKeySequence,
+    QPalette,
+    QPixmap,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -26,6 +45,8 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -101,6 +122,42 @@ def is_dark(widget: QWidget) -> bool:
     return widget.palette().color(QPalette.ColorRole.Base).lightness() < 128
 
 
+class WrappingDelegate(QStyledItemDelegate):
+    """Rows as tall as their wrapped text at the list's current width (never cut with "…").
+
+    Qt's own size hint wraps at a slightly different width than it paints at, so a line
+    that just fits in the hint is painted one line short and elided; here the text is
+    measured a little narrower than the row and in the row's own (possibly bold) font.
+    """
+
+    SLACK = 10  # px: the style's text margins and the focus frame, with room to spare
+
+    def __init__(self, view: QListWidget) -> None:
+        """Measure rows of ``view``."""
+        super().__init__(view)
+        self.view = view
+
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
+        """The row's size: the list's width, and the height of its text wrapped in it."""
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        width = self.view.viewport().width() - 2 * self.view.spacing()
+        text_width = width - self.SLACK
+        if opt.features & QStyleOptionViewItem.ViewItemFeature.HasDecoration:
+            text_width -= opt.decorationSize.width() + 4
+        bold = QFont(opt.font)
+        bold.setBold(True)  # the current line is bold: leave room for it
+        metrics = QFontMetrics(bold)
+        box = metrics.boundingRect(
+            QRect(0, 0, max(60, text_width), 1_000_000),
+            int(Qt.TextFlag.TextWordWrap),
+            opt.text,
+        )
+        return QSize(max(60, width), max(box.height(), metrics.height()) + 6)
+
+
 class PlayerView(QWidget):
     """Plays an item and follows along in its transcript; ``open_at`` jumps to a moment."""
 
@@ -162,6 +219,7 @@ class PlayerView(QWidget):
         card_layout.addStretch(1)
         card_layout.addWidget(self.cover)
         card_layout.addWidget(self.card_title)
+        self.card_title.hide()  # the Player's heading already names the item
         card_layout.addWidget(self.card_meta)
         card_layout.addWidget(self.about_heading)
         card_layout.addWidget(self.about)
@@ -208,7 +266,7 @@ class PlayerView(QWidget):
         self.track.setToolTip("Transcript: the original words or the stored English translation")
         self.track.hide()
         self.fullscreen_button = QToolButton()
-        self.fullscreen_button.setText("⛶")
+        self.fullscreen_button.setText("Full screen")
         self.fullscreen_button.setToolTip("Full screen (F; Esc leaves it)")
         self.fullscreen_button.setCheckable(True)
         self._update_mute_icon()
@@ -257,6 +315,7 @@ class PlayerView(QWidget):
         self.transcript.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.transcript.setUniformItemSizes(False)
         self.transcript.setSpacing(1)
+        self.transcript.setItemDelegate(WrappingDelegate(self.transcript))
         right = QWidget()
         self.side_panel = right
         right_layout = QVBoxLayout(right)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QColor, QFontMetrics, QPalette
 
 from tests.app.conftest import requires_multimedia
 
@@ -206,6 +206,15 @@ def test_no_state_leaks_between_items_and_long_lines_wrap(
     assert long >= 3 * short, (short, long)
     assert player.transcript.textElideMode() == Qt.TextElideMode.ElideNone
     assert LONG in player.transcript.item(1).text()
+    # Every row is tall enough for its text wrapped at the row's width (so none is elided).
+    for row in range(player.transcript.count()):
+        entry = player.transcript.item(row)
+        rect = player.transcript.visualItemRect(entry)
+        metrics = QFontMetrics(entry.font() if entry.font() else player.transcript.font())
+        needed = metrics.boundingRect(
+            QRect(0, 0, rect.width() - 8, 100_000), int(Qt.TextFlag.TextWordWrap), entry.text()
+        )
+        assert rect.height() >= needed.height(), (row, rect.height(), needed.height())
 
 
 def _contrast(fg: QColor, bg: QColor) -> float:

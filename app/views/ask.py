@@ -165,6 +165,8 @@ class AskView(QWidget):
 
         self.history = QListWidget()
         self.history.setWordWrap(True)
+        self.history.setSpacing(3)
+        self.history.setAlternatingRowColors(True)
         self.history.setToolTip("Click a question to see its answer again")
         self.history.itemClicked.connect(self._history_clicked)
         self.history.itemActivated.connect(self._history_clicked)

@@ -206,13 +206,17 @@ def test_no_state_leaks_between_items_and_long_lines_wrap(
     assert long >= 3 * short, (short, long)
     assert player.transcript.textElideMode() == Qt.TextElideMode.ElideNone
     assert LONG in player.transcript.item(1).text()
-    # Every row is tall enough for its text wrapped at the row's width (so none is elided).
+    # Every row is tall enough for its text wrapped at the width the style paints it at (so
+    # none is elided), the current line in bold included.
+    player.seek_ms(5_000)
+    assert player.current_line == 1 and player.transcript.item(1).font().bold()
+    qtbot.wait(50)
     for row in range(player.transcript.count()):
         entry = player.transcript.item(row)
         rect = player.transcript.visualItemRect(entry)
         metrics = QFontMetrics(entry.font() if entry.font() else player.transcript.font())
         needed = metrics.boundingRect(
-            QRect(0, 0, rect.width() - 8, 100_000), int(Qt.TextFlag.TextWordWrap), entry.text()
+            QRect(0, 0, rect.width() - 12, 100_000), int(Qt.TextFlag.TextWordWrap), entry.text()
         )
         assert rect.height() >= needed.height(), (row, rect.height(), needed.height())
 

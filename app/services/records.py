@@ -113,11 +113,12 @@ class LibraryItem:
 
 @dataclass(frozen=True)
 class TranscriptLine:
-    """One transcript segment."""
+    """One transcript segment; ``speaker`` is the voice's name when the item has several."""
 
     start: float
     end: float
     text: str
+    speaker: str | None = None
 
 
 @dataclass(frozen=True)

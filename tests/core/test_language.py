@@ -127,7 +127,7 @@ def test_a_question_in_the_recordings_language_is_answered_from_them(
     assert answer.citations and {c.media_id for c in answer.citations} == {item.id}
     assert "Mekka" in answer.answer
     # A question in a language no recording is in gets one line naming both.
-    with pytest.raises(UsageError, match="looks French, but .* English and German") as info:
+    with pytest.raises(UsageError, match=r"looks French, but .* English and German") as info:
         answerer.answer("Où se trouve la grotte ?")
     assert info.value.fix
     # English questions keep working beside German items.

@@ -33,6 +33,17 @@ def _anchors(view) -> list[str]:  # type: ignore[no-untyped-def]
     return found
 
 
+def _copy_without_history(library: Path, tmp_path: Path) -> Path:
+    """A copy of the shared fixture library, without the questions other tests asked of it."""
+    from app.services.ask import HISTORY_KEY
+    from core.store import Library
+
+    directory = Path(shutil.copytree(library, tmp_path / "lib"))
+    with Library(directory) as lib:
+        lib.db.execute("DELETE FROM library_meta WHERE key = ?", (HISTORY_KEY,))
+    return directory
+
+
 def _ask(window, qtbot, question: str) -> Answer:  # type: ignore[no-untyped-def]
     view = window.ask_view
     with qtbot.waitSignal(view.answered, timeout=240_000) as blocker:
@@ -51,7 +62,7 @@ def test_the_streamed_draft_shows_no_markers() -> None:
 def test_refusal_is_plain_text_with_its_real_time_and_is_kept_in_history(
     make_window, podcast_library: Path, tmp_path: Path, qtbot
 ) -> None:
-    directory = Path(shutil.copytree(podcast_library, tmp_path / "lib"))
+    directory = _copy_without_history(podcast_library, tmp_path)
     window = make_window(directory)
     view = window.ask_view
     window.show_view("Ask")
@@ -85,7 +96,7 @@ def test_refusal_is_plain_text_with_its_real_time_and_is_kept_in_history(
 
 
 def test_history_keeps_the_last_questions_once_each(podcast_library: Path, tmp_path) -> None:
-    directory = Path(shutil.copytree(podcast_library, tmp_path / "lib"))
+    directory = _copy_without_history(podcast_library, tmp_path)
     service = AskService(directory)
     try:
         for n in range(25):

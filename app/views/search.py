@@ -51,8 +51,8 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 PLAY_LINK = "play"  # the href of a row's "▶ 1:00": a single click on it plays the moment
 # Relevance (query-chunk cosine) at which a hit counts as a strong or a good match; below
 # "good" it is a fair one (hits under the floor are not shown at all).
-STRONG_MATCH = 0.55
-GOOD_MATCH = 0.40
+STRONG_MATCH = 0.8
+GOOD_MATCH = 0.65
 
 
 def match_label(relevance: float) -> tuple[int, str]:

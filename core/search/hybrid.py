@@ -294,9 +294,11 @@ class SearchResult:
     vector_rank: int | None
     bm25_rank: int | None
     speakers: tuple[str, ...] = ()  # who speaks in the chunk, most speech first
-    # Cosine between the query and the chunk's vector (MiniLM), clipped to 0..1: unlike the
-    # fused rank score it is comparable across queries, so a floor on it can say "nothing
-    # here" (None: the chunk has no vector).
+    # How closely the chunk matches the query, 0..1: the cosine of their MiniLM vectors plus
+    # SearchSettings.lexical_weight x the chunk's IDF-weighted coverage of the query's words
+    # (Searcher.relevance_parts). Unlike the fused rank score it is comparable across queries,
+    # so a floor on it can say "nothing here". None: not measured (no floor asked) or the
+    # chunk has no vector.
     relevance: float | None = None
 
     @property
@@ -343,14 +345,18 @@ class SearchSettings:
     vector_weight: float = 1.0
     bm25_weight: float = 1.0
     candidates: int = 50
+    # Weight of a hit's coverage of the query's words in its relevance (see
+    # Searcher.relevance_parts); chosen with the floor by ``python -m bench.search_floor``.
+    lexical_weight: float = 1.0
 
 
-# The relevance (query-chunk cosine) below which a hit is not shown by ``mediamind search`` and
-# the app's Search: chosen by ``python -m bench.search_floor`` on the calibration half of
-# qmsum (keep 95 % of the hits on the gold answer span) and reported on the other half; see
-# docs/benchmarks.md. The fused RRF score cannot serve: it depends only on ranks, so the best
-# hit of any query, however unrelated, scores the same.
-RELEVANCE_FLOOR = 0.25
+# The relevance (SearchResult.relevance) below which a hit is not shown by ``mediamind search``
+# and the app's Search: chosen with SearchSettings.lexical_weight by ``python -m
+# bench.search_floor`` on the calibration half of qmsum (keep 95 % of the hits on gold answer
+# spans) and reported on the other half; see docs/benchmarks.md. The fused RRF score cannot
+# serve: it depends only on ranks, so the best hit of any query, however unrelated, scores the
+# same.
+RELEVANCE_FLOOR = 0.5
 
 
 class LRUCache:
@@ -629,18 +635,58 @@ class Searcher:
         return results
 
     def _relevance(self, query: str, ids: Sequence[int]) -> dict[int, float]:
-        """Cosine of the query with each chunk's stored vector, clipped to 0..1."""
+        """Each chunk's relevance: cosine + ``lexical_weight`` x coverage, clipped to 0..1."""
+        w = self.settings.lexical_weight
+        return {
+            c: min(1.0, max(0.0, cos + w * cov))
+            for c, (cos, cov) in self.relevance_parts(query, ids).items()
+        }
+
+    def relevance_parts(self, query: str, ids: Sequence[int]) -> dict[int, tuple[float, float]]:
+        """The two signals of a hit's relevance, per chunk that has a vector.
+
+        * the cosine between the query and the chunk's stored vector (MiniLM): meaning;
+        * the chunk's coverage of the query: the IDF-weighted share of the query's words it
+          holds (compared as the full-text index does, by Porter stem). A word no chunk holds
+          weighs most, so a query about something the library never mentions covers little.
+        """
         if not ids:
             return {}
         vec = np.asarray(self.query_vector(query), dtype=np.float32)
-        out: dict[int, float] = {}
+        db = self.library.db
+        cosines: dict[int, float] = {}
         for cid in ids:
-            row = self.library.db.conn.execute(
+            row = db.conn.execute(
                 "SELECT embedding FROM chunk_vec WHERE chunk_id = ?", (cid,)
             ).fetchone()
             if row is not None:
-                stored = np.frombuffer(cast(bytes, row[0]), dtype=np.float32)
-                out[cid] = float(min(1.0, max(0.0, float(stored @ vec))))
+                cosines[cid] = float(np.frombuffer(cast(bytes, row[0]), dtype=np.float32) @ vec)
+        coverage = self._coverage(query, list(cosines))
+        return {c: (cos, coverage.get(c, 0.0)) for c, cos in cosines.items()}
+
+    def _coverage(self, query: str, ids: Sequence[int]) -> dict[int, float]:
+        import Stemmer
+
+        terms = query_terms(query)
+        if not terms or not ids:
+            return {}
+        db = self.library.db
+        n = int(db.scalar("SELECT coalesce(max(id), 0) FROM chunks"))  # ~ the chunk count
+        idf = {}
+        for t in terms:
+            df = self.doc_freq(t)
+            idf[t] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        total = sum(idf.values()) or 1.0
+        stemmer = Stemmer.Stemmer("porter")
+        keys = {t: _match_key(t, stemmer) for t in terms}
+        rows = db.conn.execute(
+            "SELECT id, text FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        ).fetchall()
+        out: dict[int, float] = {}
+        for cid, text in cast("list[tuple[int, str]]", rows):
+            words = {_match_key(w, stemmer) for w in set(re.findall(r"\w+", text.lower()))}
+            out[int(cid)] = sum(idf[t] for t in terms if keys[t] in words) / total
         return out
 
     def _vector(self, query: str, n: int, filters: SearchFilters) -> list[int]:

@@ -56,6 +56,7 @@ class MediaItem:
             "kind": self.kind,
             "language": self.language,
             "error": self.error,
+            "transcript_source": self.transcript_source,  # e.g. whisper:tiny.en, subtitle
         }
 
 

@@ -29,7 +29,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 class Progress:
-    """Ingest progress: a rich bar on a terminal, plain lines when stderr is not a terminal.
+    """Ingest progress: a rich bar on a terminal; off a terminal only the lines that stay.
 
     The bar of a file counts seconds of audio, so it shows the time left and the speed in
     "x real time" (audio seconds per second of work); lines that stay (:meth:`line`) print
@@ -84,11 +84,7 @@ class Progress:
         fraction = max(0.0, min(1.0, fraction))
         label = printable(label)
         label = label if len(label) <= 48 else "\u2026" + label[-47:]
-        if not self.tty:
-            if label != self._label:  # one line per file, not per update
-                self._label = label
-                self.stream.write(f"working on {label}\n")
-                self.stream.flush()
+        if not self.tty:  # a log or a pipe: only the lines that stay, one per file
             return
         bar = self._bar or self._start()
         total = duration if duration > 0 else 1.0
@@ -119,10 +115,10 @@ class Progress:
 
 
 def _speed(seconds: float, duration: float) -> str:
-    """The time and speed of a file of ``duration`` s done in ``seconds``: ", 12.3 s, 4.1x..."."""
+    """The time and speed of a file of ``duration`` s done in ``seconds``: " in 12.3 s, 4.1x..."."""
     if seconds <= 0 or duration <= 0:
         return ""
-    return f", {seconds:.1f} s, {duration / seconds:.1f}\u00d7 real time"
+    return f" in {seconds:.1f} s, {duration / seconds:.1f}\u00d7 real time"
 
 
 def _library_dir(args: argparse.Namespace) -> Path:
@@ -180,8 +176,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     routed = f" [{ev.message}]" if ev.message else ""
                     speed = _speed(time.monotonic() - started, ev.duration)
                     progress.line(
-                        f"ingested {tag}{routed}{speed}"
+                        f"ingested {tag}{routed}"
                         + (f" ({'; '.join(notes)})" if notes else "")
+                        + speed
                     )
                 elif ev.kind == "skipped":
                     skipped += 1

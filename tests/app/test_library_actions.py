@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QPoint, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
 
+from app.jobs import Job
 from app.views.library import TITLE_MIN_WIDTH, ItemRole
 from app.views.search import PLAY_LINK, HitRole
 from tests.conftest import write_tone_wav
@@ -309,3 +310,26 @@ def test_search_rows_play_on_a_click_on_their_time_and_stay_readable(
         view.run()
     assert found.args[0] == [] and view.results.count() == 0
     assert view.status.text().startswith("No matches: nothing in your library")
+
+
+def test_a_running_job_shows_audio_time_elapsed_time_left_and_speed() -> None:
+    now = 1_000.0
+    job = Job("/media/talk.mp3", state="running", progress=0.5, duration=60.0, started=now - 10)
+    assert job.progress_text() == "50% · 0:30 of 1:00"
+    assert job.speed(now) == pytest.approx(3.0) and job.eta(now) == pytest.approx(10.0)
+    assert job.timing_text(now) == "0:10 elapsed · 0:10 left · 3.0\u00d7 real time"
+    # Before the engine knows the file's length there is only a percentage and elapsed time.
+    early = Job("/media/talk.mp3", state="running", progress=0.0, started=now - 2)
+    assert early.progress_text() == "0%" and early.timing_text(now) == "0:02 elapsed"
+
+
+def test_search_on_an_empty_library_says_so(
+    make_window, library_dir: Path, embedding_model: Path, monkeypatch: pytest.MonkeyPatch, qtbot
+) -> None:
+    monkeypatch.setenv("MEDIAMIND_MODELS", str(embedding_model.parent))
+    window = make_window(library_dir, autostart_jobs=False)
+    view = window.search_view
+    view.query.setText("photosynthesis")
+    with qtbot.waitSignal(view.results_ready, timeout=60_000):
+        view.run()
+    assert view.status.text() == "No matches: your library is empty. Add media in Library first."

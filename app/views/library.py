@@ -81,10 +81,10 @@ class LibraryModel(RowsModel):
         "Duration",
         "Status",
         "Language",
-        "Model",
         "Topics",
         "Mood",
         "Safety",
+        "Model",
     )
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -110,10 +110,10 @@ class LibraryModel(RowsModel):
                 format_time(item.duration) if item.duration else "-",
                 STATUS_LABELS.get(item.status, item.status),
                 item.language or "-",
-                item.model,
                 ", ".join(item.topics) or "-",
                 item.mood or "-",
                 item.rating or "-",
+                item.model,
             )[col]
         if role == SortRole:
             return (
@@ -122,17 +122,17 @@ class LibraryModel(RowsModel):
                 item.duration or 0.0,
                 item.status,
                 item.language or "",
-                item.model,
                 ", ".join(item.topics),
                 item.mood or "",
                 # Ratings sort by strictness, unrated last.
                 RATINGS.index(item.rating) if item.rating in RATINGS else len(RATINGS),
+                item.model,
             )[col]
         if role == Qt.ItemDataRole.ToolTipRole:
             # An item in error says why on every cell of its row, not only on its status.
             if item.error and item.status in ("error", "interrupted"):
                 return f"{item.error}\n{item.path}"
-            if col == 5 and item.transcript_source:
+            if col == self.COLUMNS.index("Model") and item.transcript_source:
                 return f"Transcript made by {item.transcript_source}"
             return item.path
         if role == Qt.ItemDataRole.ForegroundRole and col == 3 and item.status == "error":

@@ -626,9 +626,17 @@ class Searcher:
             ranked = [c for c in ranked if c in spoken]
         relevance: dict[int, float] = {}
         if floor is not None:  # (0.0 measures relevance and keeps every hit)
+            # Measured a batch of k at a time, best first, until k hits clear the floor: a
+            # vector read costs ~2 ms in a library of a million chunks.
+            kept: list[int] = []
             with self.library.db.errors():
-                relevance = self._relevance(query, ranked)
-            ranked = [c for c in ranked if relevance.get(c, floor) >= floor]
+                for at in range(0, len(ranked), k):
+                    batch = ranked[at : at + k]
+                    relevance.update(self._relevance(query, batch))
+                    kept += [c for c in batch if relevance.get(c, floor) >= floor]
+                    if len(kept) >= k:
+                        break
+            ranked = kept
         best = ranked[:k]
         results = self._materialise(best, fused, vec_ranks, bm25_ranks, terms, relevance=relevance)
         self._results.put(key, results)

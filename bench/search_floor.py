@@ -36,6 +36,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -145,6 +146,28 @@ def report(rows: list[Probe], floor: float) -> dict[str, float]:
     }
 
 
+def latency(searcher: Searcher, queries: list[str]) -> dict[str, float]:
+    """Median and p95 ms of a search with no floor and with the shipped floor, same queries.
+
+    Query vectors are cached first (both sides would pay the encoder the same); result lists
+    are not (each search gets a new result cache).
+    """
+    for q in queries:
+        searcher.query_vector(q)
+    out: dict[str, float] = {}
+    for name, floor in (("no_floor", None), ("floor", RELEVANCE_FLOOR)):
+        ms = []
+        for q in queries:
+            searcher._results.clear()
+            start = time.perf_counter()
+            searcher.search(q, k=K, floor=floor)
+            ms.append((time.perf_counter() - start) * 1000)
+        out[f"{name}_median_ms"] = float(np.median(ms))
+        out[f"{name}_p95_ms"] = float(np.quantile(ms, 0.95))
+    out["median_ratio"] = out["floor_median_ms"] / out["no_floor_median_ms"]
+    return out
+
+
 def main() -> None:
     """Build (or reuse) the qmsum library, calibrate, report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -158,7 +181,9 @@ def main() -> None:
         work = args.work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         lib = stack.enter_context(Library(work / "qmsum"))
         questions = load_qmsum(lib, root, reuse=True)
-        rows = probes(Searcher(lib), questions, unanswerable)
+        searcher = Searcher(lib)
+        rows = probes(searcher, questions, unanswerable)
+        timing = latency(searcher, [q.text for q in questions] + unanswerable)
     calibrate = [p for p in rows if p.calibrate]
     held = [p for p in rows if not p.calibrate]
     # For each weight the floor keeping ``keep`` of the wanted hits; the weight whose floor
@@ -183,6 +208,7 @@ def main() -> None:
         "held_back": report(at(held, weight), floor),
         "held_back_shipped": report(at(held, shipped_w), RELEVANCE_FLOOR),
         "held_back_no_floor": report(at(held, shipped_w), 0.0),
+        "latency": timing,
         "load": os.getloadavg()[0],
     }
     if args.json:
@@ -196,7 +222,7 @@ def main() -> None:
         f"shipped: lexical_weight {shipped_w}, RELEVANCE_FLOOR {RELEVANCE_FLOOR}"
         f"   (1-min load {result['load']:.2f})"
     )
-    for name in ("calibration", "held_back", "held_back_shipped", "held_back_no_floor"):
+    for name in ("calibration", "held_back", "held_back_shipped", "held_back_no_floor", "latency"):
         print(f"\n{name}:")
         for key, value in result[name].items():
             shown = f"{value:.3f}" if isinstance(value, float) else str(value)

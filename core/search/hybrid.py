@@ -653,7 +653,8 @@ class Searcher:
     def relevance_parts(self, query: str, ids: Sequence[int]) -> dict[int, tuple[float, float]]:
         """The two signals of a hit's relevance, per chunk that has a vector.
 
-        * the cosine between the query and the chunk's stored vector (MiniLM): meaning;
+        * the cosine between the query and the chunk's stored vector (MiniLM, from its int8
+          copy): meaning;
         * the chunk's coverage of the query: the IDF-weighted share of the query's words it
           holds (compared as the full-text index does, by Porter stem). A word no chunk holds
           weighs most, so a query about something the library never mentions covers little.
@@ -661,41 +662,47 @@ class Searcher:
         if not ids:
             return {}
         vec = np.asarray(self.query_vector(query), dtype=np.float32)
-        db = self.library.db
+        # The int8 copies (one indexed read for all, not a point read of each float vector in
+        # sqlite-vec's blobs): vec_quantize_int8(x, 'unit') keeps 127.5 x - 0.5 truncated, so
+        # (q + 0.5) / 127.5 gives x back within 1/127.5 a component; cosines agree to ~0.01.
+        rows = self.library.db.conn.execute(
+            "SELECT chunk_id, vector FROM chunk_vec_int8 "
+            "WHERE chunk_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        ).fetchall()
         cosines: dict[int, float] = {}
-        for cid in ids:
-            row = db.conn.execute(
-                "SELECT embedding FROM chunk_vec WHERE chunk_id = ?", (cid,)
-            ).fetchone()
-            if row is not None:
-                cosines[cid] = float(np.frombuffer(cast(bytes, row[0]), dtype=np.float32) @ vec)
+        for cid, blob in cast("list[tuple[int, bytes]]", rows):
+            approx = (np.frombuffer(blob, dtype=np.int8).astype(np.float32) + 0.5) / 127.5
+            norm = float(np.linalg.norm(approx))
+            if norm > 0:
+                cosines[int(cid)] = float(approx @ vec) / norm
         coverage = self._coverage(query, list(cosines))
         return {c: (cos, coverage.get(c, 0.0)) for c, cos in cosines.items()}
 
     def _coverage(self, query: str, ids: Sequence[int]) -> dict[int, float]:
-        import Stemmer
-
         terms = query_terms(query)
         if not terms or not ids:
             return {}
         db = self.library.db
         n = int(db.scalar("SELECT coalesce(max(id), 0) FROM chunks"))  # ~ the chunk count
-        idf = {}
+        wanted = json.dumps(list(ids))
+        weight: dict[int, float] = dict.fromkeys(ids, 0.0)
+        total = 0.0
         for t in terms:
             df = self.doc_freq(t)
-            idf[t] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-        total = sum(idf.values()) or 1.0
-        stemmer = Stemmer.Stemmer("porter")
-        keys = {t: _match_key(t, stemmer) for t in terms}
-        rows = db.conn.execute(
-            "SELECT id, text FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(ids)),),
-        ).fetchall()
-        out: dict[int, float] = {}
-        for cid, text in cast("list[tuple[int, str]]", rows):
-            words = {_match_key(w, stemmer) for w in set(re.findall(r"\w+", text.lower()))}
-            out[int(cid)] = sum(idf[t] for t in terms if keys[t] in words) / total
-        return out
+            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            total += idf
+            if not df:
+                continue
+            # The full-text index says which of the chunks hold the word (its porter stem).
+            rows = db.conn.execute(
+                "SELECT rowid FROM chunk_fts WHERE chunk_fts MATCH ? "
+                "AND rowid IN (SELECT value FROM json_each(?))",
+                (fts_query([t]), wanted),
+            ).fetchall()
+            for (cid,) in rows:
+                weight[int(cid)] += idf
+        return {c: w / (total or 1.0) for c, w in weight.items()}
 
     def _vector(self, query: str, n: int, filters: SearchFilters) -> list[int]:
         vec = self.query_vector(query)

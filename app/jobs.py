@@ -293,6 +293,20 @@ class JobQueue(RowsModel):
             self._reset(job)
             self._pump()
 
+    def forget(self, paths: Iterable[str]) -> None:
+        """Drop the jobs of files taken out of the library (a running one is left to finish).
+
+        A queued, failed or finished job of a removed item would otherwise add it back on its
+        next run or retry.
+        """
+        gone = {str(p) for p in paths}
+        keep = [j for j in self.jobs if not (j.path in gone and j.state != "running")]
+        if len(keep) != len(self.jobs):
+            self.beginResetModel()
+            self.jobs = keep
+            self.endResetModel()
+            self._changed()
+
     def remove_finished(self) -> None:
         """Drop every finished job from the list."""
         keep = [j for j in self.jobs if j.state in ACTIVE]

@@ -212,6 +212,7 @@ class MainWindow(QMainWindow):
         self.library_view.annotate_requested.connect(self.jobs.enqueue_annotation)
         self.library_view.retranscribe_requested.connect(self.jobs.enqueue)
         self.library_view.items_changed.connect(self.home_view.mark_stale)
+        self.library_view.items_removed.connect(self.jobs.forget)
         self.library_view.loaded.connect(self._on_loaded)
         self.search_view.play_requested.connect(self.open_at)
         self.ask_view.play_requested.connect(self.open_at)

@@ -206,6 +206,7 @@ class LibraryView(QWidget):
     annotate_requested = Signal(list)  # list[(item id, title)] to tag
     retranscribe_requested = Signal(list, str)  # list[Path] of files, Whisper model
     items_changed = Signal()  # items were removed, renamed or relocated from this view
+    items_removed = Signal(list)  # list[str]: the paths of items removed from the library
     loaded = Signal()  # items were (re)loaded
 
     def __init__(
@@ -504,7 +505,13 @@ class LibraryView(QWidget):
     def remove_items(self, items: list[LibraryItem]) -> None:
         """Remove items from the library (in a worker); their files stay on disk."""
         ids = [i.id for i in items]
-        self.pool.submit(self.library.remove, ids, on_result=self._changed)
+        paths = [i.path for i in items]
+
+        def removed(_ids: object) -> None:
+            self.items_removed.emit(paths)
+            self._changed()
+
+        self.pool.submit(self.library.remove, ids, on_result=removed)
 
     def rename_item(self, item: LibraryItem, title: str) -> None:
         """Give an item a new title (in a worker)."""

@@ -196,9 +196,13 @@ def test_an_error_row_shows_its_own_reason_and_can_be_removed(
         view.table.activated.emit(view.proxy.index(row, 0))
     menu = actions(view.build_menu([broken]))
     assert not menu["Open in player"].isEnabled() and menu["Remove from library…"].isEnabled()
+    # Its failed job goes with it (a retry or the next start would add it back).
+    window.jobs.enqueue([broken.path])
+    assert [j.path for j in window.jobs.jobs] == [broken.path]
     view.remove_items([broken])
     qtbot.waitUntil(lambda: len(rows(window)) == 4)
     assert "broken" not in {i.title for i in rows(window)}
+    assert window.jobs.jobs == []
 
 
 def test_transcribe_again_with_another_model_from_the_menu_in_bulk(

@@ -210,6 +210,9 @@ class MainWindow(QMainWindow):
         self.library_view.open_requested.connect(lambda mid: self.open_at(mid, 0.0))
         self.library_view.watch_requested.connect(self.settings_view.add_watched)
         self.library_view.annotate_requested.connect(self.jobs.enqueue_annotation)
+        self.library_view.retranscribe_requested.connect(self.jobs.enqueue)
+        self.library_view.items_changed.connect(self.home_view.mark_stale)
+        self.library_view.items_removed.connect(self.jobs.forget)
         self.library_view.loaded.connect(self._on_loaded)
         self.search_view.play_requested.connect(self.open_at)
         self.ask_view.play_requested.connect(self.open_at)
@@ -311,7 +314,9 @@ class MainWindow(QMainWindow):
 
     def _jobs_count(self, active: int) -> None:
         jobs = self.sidebar.item(self.VIEWS.index("Jobs"))
-        jobs.setText(f"Jobs ({active})" if active else "Jobs")
+        jobs.setText(self.jobs.nav_label())  # "Jobs (2)", with a ⚠ badge for new failures
+        failures = self.jobs.unseen_failures
+        jobs.setToolTip(f"Jobs (Ctrl+7): {failures} failed" if failures else "Jobs (Ctrl+7)")
 
     def _on_loaded(self) -> None:
         items = self.library_view.model.items

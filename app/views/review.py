@@ -73,7 +73,6 @@ class ReviewView(QWidget):
         top = QHBoxLayout()
         top.addWidget(heading)
         top.addWidget(self.summary, 1)
-        top.addWidget(self.more_button)
 
         self.queue = QListWidget()
         # Rows wrap in a list wide enough to read, never scrolling sideways.
@@ -81,7 +80,7 @@ class ReviewView(QWidget):
         self.queue.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.queue.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.queue.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.queue.setMinimumWidth(260)
+        self.queue.setMinimumWidth(200)
         self.queue.currentRowChanged.connect(self._show)
 
         self.placeholder = QLabel(
@@ -131,7 +130,10 @@ class ReviewView(QWidget):
         for b in (self.accept_button, self.reject_button, self.edit_button, self.skip_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
-        buttons.addWidget(self.undo_button)
+        # Undo and Load more sit in the heading row: the decision row must fit the detail
+        # pane of an 800-pixel-wide window.
+        top.addWidget(self.undo_button)
+        top.addWidget(self.more_button)
         self.choice = QComboBox()
         self.free_text = QLineEdit()
         self.free_text.returnPressed.connect(self.save_edit)

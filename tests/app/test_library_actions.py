@@ -260,6 +260,9 @@ def test_library_is_usable_at_800_by_600(make_window, library: Path, qtbot) -> N
     # The Library itself fits: what it needs leaves room for the 180 px sidebar in 800 px.
     assert view.minimumSizeHint().width() <= 800 - 180 - 24
     assert view.minimumSizeHint().height() <= 600
+    # And so does every other view: the window really is 800 x 600, not held wider by one.
+    assert window.minimumSizeHint().width() <= 800
+    assert (window.width(), window.height()) == (800, 600)
     # Wide: the title takes what the other columns leave.
     window.resize(1440, 900)
     qtbot.waitUntil(lambda: view.table.horizontalHeader().sectionSize(0) > TITLE_MIN_WIDTH + 100)

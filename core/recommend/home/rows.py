@@ -467,7 +467,6 @@ class RowBuilder:
                     "More to explore",
                     "more",
                     tuple(self._item(r, self._leftover_reason(r)) for r in rest),
-                    float(self.prob[rest].sum()),
                 )
             )
         return tuple(rows)

@@ -116,7 +116,7 @@ def bbc_world(encoder: Any) -> World:
         data = np.load(path)
         vectors, sims = data["vectors"], data["sims"]
     else:
-        vectors = np.asarray(encoder.embed(texts), dtype=np.float32)
+        vectors = np.asarray(encoder.encode(texts), dtype=np.float32)
         sims = np.asarray(label_space("topic", encoder).scores(vectors), dtype=np.float64)
         CACHE.mkdir(parents=True, exist_ok=True)
         np.savez(path, vectors=vectors, sims=sims)

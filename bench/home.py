@@ -426,6 +426,10 @@ POLICIES: dict[str, Callable[[Scenario, dict[str, float] | None, float | None], 
         intent_exponent=rk.INTENT_EXPONENT if e is None else e,
     ).build(6),
     "rules": lambda s, w, e: RulesRowBuilder(s.old, per_row=10).build(6),
+    # Ablation: this tree's rows ranked by the model's score alone (no learned weights).
+    "model_only": lambda s, w, e: RowBuilder(
+        s.new, per_row=10, weights={"model": 1.0}, intent_exponent=rk.INTENT_EXPONENT
+    ).build(6),
 }
 
 
@@ -446,10 +450,10 @@ def objective(m: dict[str, float]) -> float:
 
 
 GRID = {
-    "model": [0.0, 0.25, 0.5, 1.0],
-    "topic": [0.0, 1.0, 2.0, 4.0],
-    "daypart": [0.0, 1.0, 2.0, 4.0],
-    "near": [0.0, 2.0, 4.0, 8.0],
+    "model": [0.0, 0.5, 1.0, 2.0],
+    "topic": [0.0, 1.0, 2.0, 4.0, 8.0],
+    "daypart": [0.0, 1.0, 2.0, 4.0, 8.0],
+    "near": [0.0, 2.0, 4.0, 8.0, 16.0],
     "length": [0.0, 0.5, 1.0, 2.0],
     "exponent": [0.0, 0.5, 1.0],
 }
@@ -517,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tuning on {len(scenarios)} scenarios (seeds 0..{args.scenarios - 1})", flush=True)
         weights, exponent, best = tune(scenarios)
         out["tuned"] = {"weights": weights, "exponent": exponent, "objective": best}
-        for policy in POLICIES:
+        for policy in ("learned", "rules"):
             out[f"tuning_{policy}"] = evaluate(
                 scenarios, policy, weights if policy == "learned" else None, exponent
             )

@@ -346,6 +346,24 @@ def test_finished_items_are_not_offered_again(lib: Library, ids: dict[str, int])
     assert [r.title for r in rows if ids["b1"] in {i.media_id for i in r.items}] == ["Continue"]
 
 
+def test_an_item_stopped_at_its_end_is_finished_not_continued(
+    lib: Library, ids: dict[str, int]
+) -> None:
+    # The player may stop at the very end without a "complete" event (a seek to the end, a
+    # closed window): the card would read "0:00 left (100% watched)". Such an item is finished.
+    _evening(lib, ids)
+    ev.record_event(lib, ids["s3"], "play", 0, _at(20))
+    ev.record_event(lib, ids["s3"], "pause", 6 * 60 - 3, _at(26))  # 3 s of 360 left
+    ev.record_event(lib, ids["c2"], "play", 0, _at(27))
+    ev.record_event(lib, ids["c2"], "pause", 600, _at(28))  # half of a 20-min story
+    rows = home(lib, _at(30), tz=UTC, max_rows=50).rows
+    assert rows[0].title == "Continue"
+    assert [i.media_id for i in rows[0].items] == [ids["c2"], ids["b1"]]
+    assert all("100%" not in i.reason for i in rows[0].items)
+    offered = {i.media_id for r in rows for i in r.items}
+    assert ids["s3"] not in offered
+
+
 def test_reasons_name_watched_items_and_time_of_day(lib: Library, ids: dict[str, int]) -> None:
     _evening(lib, ids)
     result = home(lib, _at(30), tz=UTC, max_rows=50)

@@ -45,9 +45,9 @@ ANCHORS = 5
 FEATURES = ("model", "topic", "daypart", "near", "length")
 # Chosen by ``python -m bench.home --tune`` on the tuning seeds (docs/recsys.md, "Home").
 WEIGHTS: Mapping[str, float] = {
-    "model": 0.5,
-    "topic": 2.0,
-    "daypart": 2.0,
+    "model": 1.0,
+    "topic": 1.0,
+    "daypart": 4.0,
     "near": 4.0,
     "length": 1.0,
 }

@@ -45,7 +45,7 @@ from core.recommend.home import (
     content_affinity,
     tags_stamp,
 )
-from core.recommend.home.service import intent_values
+from core.recommend.home.service import _one_blas_thread, intent_values
 from core.recommend.scorer import HistoryEvent
 from core.store import Library, utcnow
 from core.taxonomy import TOPICS
@@ -122,6 +122,30 @@ def build_library(directory: Path, n_items: int, seed: int = 0) -> Library:
     return lib
 
 
+def time_calls(fns: dict[str, Any], repeats: int, warmup: int = 5) -> dict[str, dict[str, float]]:
+    """:func:`time_call` of several functions, called in turn within each repeat."""
+    import time
+
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    wall = {k: np.empty(repeats) for k in fns}
+    cpu = {k: np.empty(repeats) for k in fns}
+    for i in range(repeats):
+        for k, fn in fns.items():
+            c0, t0 = time.thread_time(), time.perf_counter()
+            fn()
+            wall[k][i] = (time.perf_counter() - t0) * 1000.0
+            cpu[k][i] = (time.thread_time() - c0) * 1000.0
+    out: dict[str, dict[str, float]] = {}
+    for k in fns:
+        out[k] = {}
+        for q in (50, 95, 99):
+            out[k][f"p{q}_ms"] = float(np.percentile(wall[k], q))
+            out[k][f"cpu_p{q}_ms"] = float(np.percentile(cpu[k], q))
+    return out
+
+
 def bench_size(n_items: int, repeats: int) -> dict[str, Any]:
     """All measurements for one library size."""
     with tempfile.TemporaryDirectory(prefix="mm-bench-recommend-") as tmp:
@@ -168,9 +192,12 @@ def bench_size(n_items: int, repeats: int) -> dict[str, Any]:
         at = datetime.fromtimestamp(clock[0] + 60, UTC)
         result = recs.home(at)
         assert result.state_cached and result.rows
-        out["home"] = time_call(lambda: recs.home(at), repeats, warmup=5)
 
         def home_rules() -> object:
+            with _one_blas_thread():  # as Recommendations.home
+                return _home_rules()
+
+        def _home_rules() -> object:
             # Recommendations._home with the old row builder (same queries, state and scores).
             items = recs.items()
             st, _ = recs.state(items)
@@ -184,7 +211,9 @@ def bench_size(n_items: int, repeats: int) -> dict[str, Any]:
             request = Request(items, scores, intent_values(st), seen, ev.progress(lib), at, recs.tz)
             return RulesRowBuilder(request, per_row=10).build(6)
 
-        out["home_rules"] = time_call(home_rules, repeats, warmup=5)
+        # Interleaved (one of each per repeat): the machine's load changes under a long run.
+        both = time_calls({"home": lambda: recs.home(at), "home_rules": home_rules}, repeats)
+        out.update(both)
         out["rows"] = [r.title for r in result.rows]
         lib.close()
     return out

@@ -144,28 +144,41 @@ def recent_shares(
 
 def features(
     *,
-    content: NDArray[np.float32],
     topic_codes: NDArray[np.int64],
     n_topics: int,
     quick: NDArray[np.bool_],
     model_scores: NDArray[np.float64],
     candidates: NDArray[np.int64],
     viewings: Sequence[Viewing],
-    anchors: Sequence[int],
+    viewing_parts: Sequence[str],
+    anchor_sims: NDArray[np.float32],
     now_part: str,
-    tz: tzinfo | None,
 ) -> dict[str, NDArray[np.float64]]:
-    """The ranking features of the candidates (see the module docstring), each ``[n_cand]``."""
+    """The ranking features of the candidates (see the module docstring), each ``[n_cand]``.
+
+    Args:
+        topic_codes: ``[n]`` topic code of every item.
+        n_topics: Number of topic codes.
+        quick: ``[n]`` quick items.
+        model_scores: ``[n]`` the model's scores.
+        candidates: Rows of the candidates.
+        viewings: The viewings, oldest first.
+        viewing_parts: The part of the day of each viewing (local time).
+        anchor_sims: ``[n, n_anchors]`` content cosine of every item to the anchors.
+        now_part: The request's part of the day.
+
+    Returns:
+        Feature name -> values.
+    """
     model = model_scores[candidates]
     spread = float(model.std()) if model.size > 1 else 0.0
     model = (model - model.mean()) / spread if spread > 0 else np.zeros_like(model)
     codes = topic_codes[candidates]
     topic = recent_shares(viewings, topic_codes, n_topics)[codes]
-    same_part = [v for v in viewings if daypart(local_time(v.ts, tz)) == now_part]
+    same_part = [v for v, p in zip(viewings, viewing_parts, strict=True) if p == now_part]
     part = recent_shares(same_part, topic_codes, n_topics)[codes]
-    if anchors:
-        sims = content[candidates] @ content[np.asarray(anchors, dtype=np.int64)].T
-        near = sims.max(axis=1).astype(np.float64)
+    if anchor_sims.shape[1]:
+        near = anchor_sims[candidates].max(axis=1).astype(np.float64)
     else:
         near = np.zeros(candidates.size, dtype=np.float64)
     lengths = recent_shares(viewings, quick.astype(np.int64), 2)

@@ -24,6 +24,7 @@ topic.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -136,7 +137,7 @@ def is_done(p: ev.ItemProgress, duration: float) -> bool:
     """Finished, or stopped so near the end that nothing is left to continue."""
     if p.finished:
         return True
-    if not np.isfinite(duration) or duration <= 0:
+    if not math.isfinite(duration) or duration <= 0:
         return False
     left = duration - p.position
     return left <= max(ev.COMPLETE_TOLERANCE_SECONDS, DONE_LEFT_SHARE * duration)
@@ -171,7 +172,7 @@ class _Candidate:
     strength: float
     title: str
     intent: str
-    ranked: list[int]
+    members: NDArray[np.int64]
     reason: Callable[[int], str]
 
 
@@ -225,17 +226,20 @@ class RowBuilder:
         self.anchors = (finished_rows or self.watched)[: rk.ANCHORS]
         self.anchors_finished = bool(finished_rows)
         self.now_part = rk.daypart(rk.local_time(int(self.moment.timestamp()), self.tz))
+        self.viewing_parts = [rk.daypart(rk.local_time(v.ts, self.tz)) for v in self.viewings]
+        # One product over the table for "near", "More like" and the reasons.
+        self.anchor_sims = t.content @ t.content[np.asarray(self.anchors, dtype=np.int64)].T
+        self.watched_content = t.content[np.asarray(self.watched, dtype=np.int64)]
         self.features = rk.features(
-            content=t.content,
             topic_codes=t.topic_codes,
             n_topics=len(t.topic_names),
             quick=t.quick,
             model_scores=np.asarray(request.model_scores, dtype=np.float64),
             candidates=self.candidates,
             viewings=self.viewings,
-            anchors=self.anchors,
+            viewing_parts=self.viewing_parts,
+            anchor_sims=self.anchor_sims,
             now_part=self.now_part,
-            tz=self.tz,
         )
         # Items that are no candidates ("Continue") keep the model's own score.
         self.scores = np.asarray(request.model_scores, dtype=np.float64).copy()
@@ -249,16 +253,20 @@ class RowBuilder:
 
     def _topic_dayparts(self) -> dict[tuple[str, str], int]:
         counts: dict[tuple[str, str], int] = {}
-        for v in self.viewings:
-            key = (self.table.topics[v.row], rk.daypart(rk.local_time(v.ts, self.tz)))
+        for v, part in zip(self.viewings, self.viewing_parts, strict=True):
+            key = (self.table.topics[v.row], part)
             counts[key] = counts.get(key, 0) + 1
         return counts
 
     def _nearest_watched(self, row: int, among: Sequence[int] | None = None) -> tuple[int, float]:
-        pool = [p for p in (among if among is not None else self.watched) if p != row]
-        if not pool:
+        if among is None:
+            pool, sims = self.watched, self.watched_content @ self.table.content[row]
+        else:
+            pool = list(among)
+            sims = self.table.content[pool] @ self.table.content[row]
+        sims = np.where(np.asarray(pool) == row, -np.inf, sims) if pool else sims
+        if not pool or not np.isfinite(sims).any():
             return -1, -1.0
-        sims = self.table.content[pool] @ self.table.content[row]
         best = int(np.argmax(sims))
         return pool[best], float(sims[best])
 
@@ -285,13 +293,20 @@ class RowBuilder:
         return HomeRow("Continue", "continue_watching", tuple(items)) if items else None
 
     def _strength(self, intent: str, rows: NDArray[np.int64]) -> float:
-        mass = float(np.sort(self.prob[rows])[::-1][: rk.VISIBLE_TILES].sum())
+        p_rows = self.prob[rows]
+        if p_rows.size > rk.VISIBLE_TILES:
+            p_rows = np.partition(p_rows, -rk.VISIBLE_TILES)[-rk.VISIBLE_TILES :]
+        mass = float(p_rows.sum())
         p = max(float(self.intent_values.get(intent, 1.0)), 1e-9)
         return float(p**self.intent_exponent * mass)
 
-    def _ranked(self, rows: NDArray[np.int64]) -> list[int]:
-        order = np.argsort(-self.scores[rows], kind="stable")
-        return [int(r) for r in rows[order]]
+    def _ranked(self, rows: NDArray[np.int64], limit: int) -> list[int]:
+        """The ``limit`` best of ``rows`` by score, best first."""
+        scores = -self.scores[rows]
+        if rows.size > limit:
+            keep = np.argpartition(scores, limit - 1)[:limit]
+            rows, scores = rows[keep], scores[keep]
+        return list(rows[np.argsort(scores, kind="stable")].tolist())
 
     def _candidate_rows(self) -> list[_Candidate]:
         t = self.table
@@ -329,11 +344,7 @@ class RowBuilder:
                 title = "Other picks" if topic == GENERAL_TOPIC else topic
                 # A merged row is as strong as its stronger length would be.
                 strength = max(self._strength(length, rows) for length, _ in parts)
-                out.append(
-                    _Candidate(
-                        strength, title, f"topic:{topic}", self._ranked(rows), topic_reason("any")
-                    )
-                )
+                out.append(_Candidate(strength, title, f"topic:{topic}", rows, topic_reason("any")))
                 continue
             for length, rows in parts:
                 label = "Quick picks" if length == "quick" else "Deep dive"
@@ -343,7 +354,7 @@ class RowBuilder:
                         self._strength(length, rows),
                         title,
                         f"{length}:{topic}",
-                        self._ranked(rows),
+                        rows,
                         topic_reason(length),
                     )
                 )
@@ -351,8 +362,7 @@ class RowBuilder:
         anchors = self.anchors
         if anchors and cands.size:  # (rows may stay empty: nothing is close enough)
             near: set[int] = set()
-            # One pass over the table (no copy of the candidates' vectors per anchor).
-            all_sims = t.content @ t.content[anchors].T
+            all_sims = self.anchor_sims
             for k in range(len(anchors)):
                 sims = all_sims[cands, k]
                 best = np.argpartition(-sims, min(NEIGHBOURS_PER_ANCHOR, sims.size) - 1)
@@ -381,7 +391,7 @@ class RowBuilder:
                         self._strength("continue", rows),
                         title,
                         "more_like_finished",
-                        self._ranked(rows),
+                        rows,
                         more_reason,
                     )
                 )
@@ -398,7 +408,7 @@ class RowBuilder:
                     self._strength("discover", rows),
                     "Something new",
                     "discover",
-                    self._ranked(rows),
+                    rows,
                     new_topic_reason,
                 )
             )
@@ -416,7 +426,7 @@ class RowBuilder:
                     self._strength("new", fresh),
                     "New in your library",
                     "new",
-                    self._ranked(fresh),
+                    fresh,
                     added_reason,
                 )
             )
@@ -437,13 +447,16 @@ class RowBuilder:
             rows.append(first)
             shown.update(self.index[i.media_id] for i in first.items)
         candidates = sorted(self._candidate_rows(), key=lambda c: (-c.strength, c.intent))
+        # A row can lose at most what the rows before it take: rank only that far.
+        limit = self.per_row * (len(candidates) + 2)
+        ranking = [self._ranked(c.members, limit) for c in candidates]
         taken: list[list[int]] = [[] for _ in candidates]
         cursor = [0] * len(candidates)
         active = list(range(len(candidates)))
         while active:
             still = []
             for k in active:
-                ranked = candidates[k].ranked
+                ranked = ranking[k]
                 while cursor[k] < len(ranked) and ranked[cursor[k]] in shown:
                     cursor[k] += 1
                 if cursor[k] >= len(ranked):

@@ -30,9 +30,11 @@ share of requests whose first intent row starts with an item of the user's domin
 that part of the day (most finished there; true topics); requests with an item in two rows, a
 finished item on the page, a row of one card.
 
-Seeds: scenarios ``0 .. n-1`` are the **tuning** seeds (``--tune`` reads only them);
-``100000 + k`` the **report** seeds. The weights in ``core.recommend.home.ranking`` came from
-``--tune``; the report never saw them during tuning.
+Split: scenarios ``0 .. n-1`` are the **tuning** seeds (``--tune`` reads only them) and draw
+their BBC libraries from the even-numbered articles and their MovieLens users from the
+even-numbered users; ``100000 + k`` are the **report** seeds, drawn from the odd-numbered ones.
+The weights in ``core.recommend.home.ranking`` came from ``--tune``; no report article or user
+was seen in tuning.
 """
 
 from __future__ import annotations
@@ -266,11 +268,19 @@ def _dominant(truth: list[str], picks: Sequence[tuple[int, int, float, bool]], p
     return c.most_common(1)[0][0] if c else ""
 
 
+def pool_half(seed: int) -> int:
+    """0 for tuning seeds, 1 for report seeds: the half of the articles or users drawn from."""
+    return int(seed >= REPORT_SEED0)
+
+
 def bbc_scenario(world: World, rec: Any, seed: int) -> Scenario:
     """A simulated library and user from the BBC articles (see the module docstring)."""
     rng = np.random.default_rng(seed)
     classes = sorted(set(world.truth))
-    by_class = {c: [i for i, t in enumerate(world.truth) if t == c] for c in classes}
+    half = pool_half(seed)
+    by_class = {
+        c: [i for i, t in enumerate(world.truth) if t == c and i % 2 == half] for c in classes
+    }
     n = int(rng.choice([30, 80, 200, 500]))
     mix = rng.dirichlet(np.full(len(classes), float(rng.choice([0.5, 2.0]))))
     counts = rng.multinomial(n, mix)
@@ -364,7 +374,8 @@ def bbc_scenario(world: World, rec: Any, seed: int) -> Scenario:
 def ml_scenario(world: Ml100k, rec: Any, seed: int) -> Scenario:
     """A real ML-100K user's last 20 ratings and their real next film (module docstring)."""
     rng = np.random.default_rng(seed)
-    items, stamps = world.users[int(rng.integers(len(world.users)))]
+    users = world.users[pool_half(seed) :: 2]
+    items, stamps = users[int(rng.integers(len(users)))]
     target_item = int(items[-1])
     history = items[:-1][-20:]
     hist_ts = stamps[:-1][-20:]

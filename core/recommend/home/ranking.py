@@ -45,10 +45,10 @@ ANCHORS = 5
 FEATURES = ("model", "topic", "daypart", "near", "length")
 # Chosen by ``python -m bench.home --tune`` on the tuning seeds (docs/recsys.md, "Home").
 WEIGHTS: Mapping[str, float] = {
-    "model": 1.0,
-    "topic": 1.0,
-    "daypart": 4.0,
-    "near": 4.0,
+    "model": 2.0,
+    "topic": 4.0,
+    "daypart": 8.0,
+    "near": 0.0,
     "length": 1.0,
 }
 # Row strength = P(intent) ** INTENT_EXPONENT x the score-softmax mass of the row's first

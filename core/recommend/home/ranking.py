@@ -50,9 +50,12 @@ WEIGHTS: Mapping[str, float] = {
     "daypart": 8.0,
     "near": 0.0,
     "length": 1.0,
+    # Row priors: a row's strength is multiplied by these (rows.RowBuilder).
+    "row_more_like": 1.0,
+    "row_discover": 1.0,
 }
-# Row strength = P(intent) ** INTENT_EXPONENT x the score-softmax mass of the row's first
-# VISIBLE_TILES items (bench/home.py chooses the exponent with the weights).
+# Row strength = row prior x P(intent) ** INTENT_EXPONENT x the score-softmax mass of the row's
+# first VISIBLE_TILES items (bench/home.py chooses the exponent and the priors with the weights).
 INTENT_EXPONENT = 1.0
 VISIBLE_TILES = 3
 

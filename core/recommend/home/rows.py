@@ -204,6 +204,10 @@ class RowBuilder:
         self.per_row = per_row
         self.tz = request.tz
         self.intent_exponent = intent_exponent
+        self.row_priors = {
+            "more_like_finished": float(weights.get("row_more_like", 1.0)),
+            "discover": float(weights.get("row_discover", 1.0)),
+        }
         self.index = index = t.index()
         self.progress = {m: p for m, p in request.progress.items() if m in index}
         self.finished = {
@@ -388,7 +392,7 @@ class RowBuilder:
             if rows.size:
                 out.append(
                     _Candidate(
-                        self._strength("continue", rows),
+                        self._strength("continue", rows) * self.row_priors["more_like_finished"],
                         title,
                         "more_like_finished",
                         rows,
@@ -405,7 +409,7 @@ class RowBuilder:
 
             out.append(
                 _Candidate(
-                    self._strength("discover", rows),
+                    self._strength("discover", rows) * self.row_priors["discover"],
                     "Something new",
                     "discover",
                     rows,

@@ -51,8 +51,8 @@ WEIGHTS: Mapping[str, float] = {
     "near": 0.0,
     "length": 1.0,
     # Row priors: a row's strength is multiplied by these (rows.RowBuilder).
-    "row_more_like": 1.0,
-    "row_discover": 1.0,
+    "row_more_like": 0.5,
+    "row_discover": 0.5,
 }
 # Row strength = row prior x P(intent) ** INTENT_EXPONENT x the score-softmax mass of the row's
 # first VISIBLE_TILES items (bench/home.py chooses the exponent and the priors with the weights).

@@ -18,7 +18,9 @@ on the tuning seeds only and reported on the others):
 
 A topic counts only as what the item's topic says (a reviewed tag, else a confident
 prediction, else the content's nearest topic: :mod:`core.recommend.home.items`), so a
-mis-tagged story still ranks by its content through ``near`` and ``model``.
+mis-tagged story still ranks by its content through ``model``'s affinity term (``near`` got
+weight 0 in tuning). Two row priors (``row_more_like``, ``row_discover``) scale the strength of
+"More like what you finished" and "Something new"; they were tuned with the weights.
 """
 
 from __future__ import annotations

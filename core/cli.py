@@ -350,6 +350,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     final: Answer | None = None
     streamed: list[str] = []
     with _library(args) as lib:
+        if args.speaker:
+            from core.speakers.profiles import find_profile
+
+            ids = tuple(find_profile(lib.db, name) for name in args.speaker)
+            filters = replace(filters, speakers=ids)
         answerer = Answerer(lib, llm=args.llm)
         for ev in answerer.ask(args.question, k=args.k, filters=filters):
             if isinstance(ev, Token) and not args.json:
@@ -914,6 +919,7 @@ def build_parser(
     )
     p.add_argument("-k", type=_count, default=None, help="chunks to retrieve (default 8)")
     p.add_argument("--item", type=int, action="append", metavar="ID", help="only this item")
+    p.add_argument("--speaker", action="append", metavar="NAME", help="only what this speaker says")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("annotate", help="tag items: summary, topics, mood, entities, safety")

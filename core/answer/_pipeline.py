@@ -173,6 +173,12 @@ class Answerer:
         s = self.settings
         k = max(1, min(int(k or s.k), 50))
         filters = filters or SearchFilters()
+        if not filters.speakers:
+            from core.speakers.profiles import speakers_in_question
+
+            asked_of = speakers_in_question(self.library.db, question)
+            if asked_of:  # "What did Dana say about...": Dana's own words only
+                filters = replace(filters, speakers=asked_of)
         version = self.library.content_version
         key = AnswerCache.key(
             question, k, filters, model_id=self.model_id, settings=self.settings, version=version
@@ -187,14 +193,27 @@ class Answerer:
                 yield final
                 return
 
-        results = self.searcher.search(question, k=k, filters=filters)
-        relevance, closest = self._relevance(question, results)
+        topic = question
+        if filters.speakers:
+            from core.speakers.profiles import without_speaker_names
+
+            # "Dana" in "What did Dana say about the budget?" says whose words, not what they
+            # are about: a name nobody says would count as a topic word the library lacks.
+            topic = without_speaker_names(self.library.db, question, filters.speakers)
+        results = self.searcher.search(topic, k=k, filters=filters)
+        relevance, closest = self._relevance(topic, results)
         llm: LocalLLM | None = None
         passages: list[_Passage] = []
         if relevance.answerable:
             llm = self.llm
             passages = gather_passages(
-                self.library, self.searcher, s, question=question, results=results, llm=llm
+                self.library,
+                self.searcher,
+                s,
+                question=question,
+                results=results,
+                llm=llm,
+                speakers=filters.speakers,
             )
         if llm is None or not passages:
             text = self._refusal_text(closest)
@@ -251,12 +270,12 @@ class Answerer:
         # a sentence addresses the question. In another language the sentence must share a
         # topic word with the question instead.
         foreign = question_language(question, self.library_languages()) != "en"
-        topic = content_stems(question, generic=False) if foreign else []
+        topic_stems = content_stems(question, generic=False) if foreign else []
         for body, cited in parse_answer(raw, labels):
             check, cites = verify_sentence(
                 s, self._embed, qv, body=body, cited=cited, by_label=by_label
             )
-            if check.supported and topic and overlap(topic, body) == 0:
+            if check.supported and topic_stems and overlap(topic_stems, body) == 0:
                 check = replace(check, supported=False, reason="shares no word with the question")
             norm = normalise_question(body)
             if check.supported and any(norm in prev or prev in norm for prev in seen):

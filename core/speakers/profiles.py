@@ -10,6 +10,8 @@ never merges or removes it. The user renames and merges profiles (``mediamind sp
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -301,3 +303,75 @@ def chunk_has_speaker(db: Database, chunk_ids: list[int], profile_ids: tuple[int
         [*chunk_ids, *profile_ids],
     )
     return {int(r["id"]) for r in rows}
+
+
+# Verbs of saying: "What did Dana say about...", "Dana mentioned", "does Dana think".
+_SAYING = (
+    "say|says|said|saying|think|thinks|thought|tell|tells|told|mention|mentions|mentioned|"
+    "explain|explains|explained|propose|proposes|proposed|suggest|suggests|suggested|argue|"
+    "argues|argued|talk|talks|talked|announce|announces|announced|promise|promises|promised|"
+    "report|reports|reported|claim|claims|claimed|describe|describes|described|believe|"
+    "believes|feel|feels|felt|ask|asks|asked|answer|answers|answered|want|wants|wanted"
+)
+
+
+def speakers_in_question(db: Database, question: str) -> tuple[int, ...]:
+    """The profiles whose own words a question asks for.
+
+    "What did Dana say about the budget?", "Dana mentioned...", "according to Dana", "Dana's
+    view": the question is about what that person said, so answers come from their speech
+    only. A name merely mentioned ("What was said about Dana?") restricts nothing.
+    """
+    found: list[int] = []
+    for p in list_profiles(db):
+        name = re.escape(p.name)
+        patterns = (
+            rf"\b{name}\b(?:\s+\w+)?\s+(?:{_SAYING})\b",  # "Dana (really) said"
+            rf"\baccording\s+to\s+{name}\b",
+            rf"\b{name}(?:'s|\u2019s)\s+(?:view|views|opinion|point|position|take|answer|words)",
+        )
+        if any(re.search(pat, question, re.IGNORECASE) for pat in patterns):
+            found.append(p.id)
+    return tuple(found)
+
+
+def without_speaker_names(db: Database, question: str, profile_ids: tuple[int, ...]) -> str:
+    """``question`` with the names of ``profile_ids`` (and their "'s") taken out."""
+    for p in list_profiles(db):
+        if p.id in profile_ids:
+            name = re.escape(p.name)
+            question = re.sub(rf"\b{name}(?:'s|\u2019s)?\b", " ", question, flags=re.IGNORECASE)
+    return re.sub(r"\s+", " ", question).strip()
+
+
+def speaker_spans(
+    db: Database, media_ids: Iterable[int], profile_ids: tuple[int, ...]
+) -> dict[int, list[tuple[float, float]]]:
+    """Per item, the (start, end) of each segment spoken by one of ``profile_ids``."""
+    ids = sorted(set(media_ids))
+    if not ids or not profile_ids:
+        return {}
+    rows = db.query(
+        "SELECT s.media_id, s.start, s.end FROM segments s "
+        "JOIN item_speakers i ON i.media_id = s.media_id AND i.label = s.speaker "
+        f"WHERE s.media_id IN ({','.join('?' * len(ids))}) "
+        f"AND i.profile_id IN ({','.join('?' * len(profile_ids))}) ORDER BY s.media_id, s.start",
+        [*ids, *profile_ids],
+    )
+    out: dict[int, list[tuple[float, float]]] = {}
+    for r in rows:
+        out.setdefault(int(r["media_id"]), []).append((float(r["start"]), float(r["end"])))
+    return out
+
+
+def spoken_by(spans: list[tuple[float, float]], start: float, end: float) -> bool:
+    """Whether the sentence at ``start``-``end`` is spoken within ``spans``.
+
+    Speech recognition can run one sentence on across a change of speaker (no full stop where
+    the second voice begins), so a sentence belongs to the voice that starts it, or to one
+    that speaks most of it.
+    """
+    if any(a <= start < b for a, b in spans):
+        return True
+    inside = sum(max(0.0, min(b, end) - max(a, start)) for a, b in spans)
+    return end > start and inside >= 0.5 * (end - start)

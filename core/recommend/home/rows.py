@@ -478,7 +478,14 @@ class RowBuilder:
             items = tuple(self._item(r, c.reason(r)) for r in members)
             rows.append(HomeRow(c.title, c.intent, items, c.strength))
         rest = sorted(leftovers, key=lambda r: -self.scores[r])[: self.per_row]
-        if len(rest) >= MIN_ROW_ITEMS and len(rows) - (first is not None) < max_rows:
+        # A single card is no row, unless it is all there is to offer: a Home with nothing
+        # but "Continue" (or nothing at all) while an unseen item waits would hide it.
+        alone = len(rows) == (first is not None)
+        if (
+            rest
+            and (len(rest) >= MIN_ROW_ITEMS or alone)
+            and len(rows) - (first is not None) < max_rows
+        ):
             rows.append(
                 HomeRow(
                     "More to explore",

@@ -737,7 +737,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_speakers(args: argparse.Namespace) -> int:
     """``mediamind speakers``: list profiles (id, name, items, seconds), or rename / merge them."""
-    from core.speakers.profiles import list_profiles, merge_profiles, rename_profile
+    from core.speakers.profiles import list_profiles, merge_profiles, rename_profile, split_profile
     from core.transcript import format_timestamp
 
     with _library(args) as lib:
@@ -752,6 +752,10 @@ def cmd_speakers(args: argparse.Namespace) -> int:
                 f"{profile.items} items)"
             )
             return 0
+        if args.action == "split":
+            profile = split_profile(lib.db, args.id, args.item)
+            print(f"the voice of speaker {args.id} in item {args.item} is now {profile.name}")
+            return 0
         profiles = list_profiles(lib.db)
     if args.json:
         print(json.dumps([p.to_json() for p in profiles], ensure_ascii=False, indent=2))
@@ -765,7 +769,9 @@ def cmd_speakers(args: argparse.Namespace) -> int:
 
 
 def _add_speaker_commands(sub: Any) -> None:
-    p = sub.add_parser("speakers", help="list, rename and merge the voices found in the library")
+    p = sub.add_parser(
+        "speakers", help="list, rename, merge and split the voices found in the library"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_speakers, action="list")
     actions = p.add_subparsers(dest="action", metavar="ACTION")
@@ -775,6 +781,11 @@ def _add_speaker_commands(sub: Any) -> None:
     m = actions.add_parser("merge", help="same person: speakers merge KEEP_ID OTHER_ID")
     m.add_argument("keep", type=int, metavar="KEEP_ID")
     m.add_argument("other", type=int, metavar="OTHER_ID")
+    t = actions.add_parser(
+        "split", help="two people taken as one: speakers split ID --item ITEM_ID"
+    )
+    t.add_argument("id", type=int, metavar="ID")
+    t.add_argument("--item", type=int, required=True, metavar="ITEM_ID")
 
 
 def _add_maintenance_commands(sub: Any) -> None:

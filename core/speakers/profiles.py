@@ -270,6 +270,62 @@ def merge_profiles(db: Database, keep: int, other: int) -> SpeakerProfile:
     return next(p for p in list_profiles(db) if p.id == keep)
 
 
+def split_profile(db: Database, profile_id: int, item_id: int) -> SpeakerProfile:
+    """Give the voice of ``profile_id`` in item ``item_id`` a profile of its own.
+
+    For two people the library took as one: the item's voice becomes a new, unnamed profile
+    (its centroid that voice's); an unnamed original profile's centroid is recomputed from the
+    voices it keeps, a named one stays as the user set it.
+
+    Raises:
+        NotFoundError: No such profile, or it does not speak in that item.
+        UsageError: The item is the profile's only item (there is nothing to split off).
+    """
+    with db.atomic():
+        original = _get(db, profile_id)
+        voices = db.query(
+            "SELECT media_id, label, centroid, seconds FROM item_speakers WHERE profile_id=?",
+            (profile_id,),
+        )
+        moving = [v for v in voices if int(v["media_id"]) == item_id]
+        staying = [v for v in voices if int(v["media_id"]) != item_id]
+        if not moving:
+            raise NotFoundError(
+                f"Speaker {profile_id} does not speak in item {item_id}.",
+                fix=f"Run 'mediamind transcript {item_id}' to see who speaks there.",
+            )
+        if not staying:
+            raise UsageError(
+                f"Item {item_id} is the only item of speaker {profile_id}; there is nothing to "
+                "split off.",
+                fix="Rename the speaker instead: mediamind speakers rename ID NAME.",
+            )
+
+        def mean(rows: list[dict[str, Any]]) -> tuple[npt.NDArray[np.float32], float]:
+            weights = [max(float(r["seconds"]), 1e-3) for r in rows]
+            total = sum(_vec(r["centroid"]) * w for r, w in zip(rows, weights, strict=True))
+            return _unit(np.asarray(total, dtype=np.float32)), sum(weights)
+
+        centroid, seconds = mean(moving)
+        db.execute(
+            "INSERT INTO speaker_profiles (name, centroid, seconds, created_at) "
+            "VALUES (NULL, ?, ?, ?)",
+            (centroid.tobytes(), seconds, utcnow()),
+        )
+        new_id = db.last_insert_rowid()
+        db.execute(
+            "UPDATE item_speakers SET profile_id=? WHERE profile_id=? AND media_id=?",
+            (new_id, profile_id, item_id),
+        )
+        if original["name"] is None:
+            kept, kept_seconds = mean(staying)
+            db.execute(
+                "UPDATE speaker_profiles SET centroid=?, seconds=? WHERE id=?",
+                (kept.tobytes(), kept_seconds, profile_id),
+            )
+    return next(p for p in list_profiles(db) if p.id == new_id)
+
+
 def chunk_speakers(db: Database, chunk_ids: list[int]) -> dict[int, list[str]]:
     """Chunk id -> its speakers' names, the one with most speech first."""
     if not chunk_ids:

@@ -26,6 +26,7 @@ from core.speakers.profiles import (
     merge_profiles,
     rename_profile,
     speaker_names,
+    split_profile,
     store_item_speakers,
 )
 from core.store import Library
@@ -262,6 +263,22 @@ def test_profiles_match_across_items_rename_merge_and_survive_reingest(tmp_path:
             merge_profiles(lib.db, m1[0], m1[0])
         with pytest.raises(NotFoundError):
             merge_profiles(lib.db, m1[0], 999)
+        # Split: the merged profile's voice in item two becomes a profile of its own again;
+        # Dana, named, keeps her name and her centroid.
+        merged_centroid = lib.db.scalar(
+            "SELECT centroid FROM speaker_profiles WHERE id=?", (m1[0],)
+        )
+        split = split_profile(lib.db, m1[0], two)
+        assert split.id != m1[0] and split.items == 1
+        assert split.name == f"Speaker {split.id}"
+        assert speaker_names(lib.db, two) == {0: split.name}
+        assert speaker_names(lib.db, one) == {0: "Dana"}
+        centroid = lib.db.scalar("SELECT centroid FROM speaker_profiles WHERE id=?", (m1[0],))
+        assert centroid == merged_centroid
+        with pytest.raises(UsageError, match="only item"):
+            split_profile(lib.db, split.id, two)
+        with pytest.raises(NotFoundError, match="does not speak in item"):
+            split_profile(lib.db, m1[0], two)
 
 
 def test_transcript_formats_show_speakers_only_when_there_are_several() -> None:

@@ -429,45 +429,41 @@ def corpus_scores(
     return out
 
 
-def grouped_learning_curve(
+def split_learning_curve(
     articles: Sequence[Article],
     vectors: np.ndarray,
-    groups: Sequence[str],
+    train_pool: Sequence[int],
+    held: Sequence[int],
     sizes: Sequence[int],
     seeds: Sequence[int],
     encoder: Any,
 ) -> dict[str, Any]:
-    """Macro-F1 after N simulated reviews, scored on items of *other groups* (other articles).
+    """Macro-F1 on ``held`` (less the reviewed items) after N simulated reviews from ``train_pool``.
 
-    Reviews are drawn from half of the groups (seeded), evaluation is on the items of the
-    other half, so an article's paragraphs never sit on both sides.
+    Two designs for Spoken-SQuAD's paragraphs: *same library* (reviews and scoring both among
+    the test-half articles' paragraphs, never scoring a reviewed one: a user reviewing part of
+    their library), and *other articles* (reviews from the dev half only, scored on the test
+    half: topics nobody reviewed).
     """
     space = classify.label_space("topic", encoder)
     base = space.scores(vectors) / classify.TOPIC_CALIBRATION.temperature
     zero = [0.0] * len(TOPICS)
     gold = [a.label for a in articles]
-    names = sorted(set(groups))
-    out: dict[str, Any] = {}
+
+    def f1(rows: list[int], logits: np.ndarray) -> float:
+        g = [gold[i] for i in rows]
+        pred = lenient([articles[i] for i in rows], top_labels(logits))
+        return macro_f1(g, pred, sorted(set(g)))
+
+    out: dict[str, Any] = {"zero_shot": f1(list(held), base[list(held)])}
     for n in sizes:
         f1s, zs = [], []
         for seed in seeds:
-            rng = random.Random(seed)
-            train_groups = set(rng.sample(names, len(names) // 2))
-            pool = [i for i, g in enumerate(groups) if g in train_groups]
-            held = [i for i, g in enumerate(groups) if g not in train_groups]
-            train = rng.sample(pool, min(n, len(pool)))
+            train = random.Random(seed).sample(list(train_pool), min(n, len(train_pool)))
+            rows = sorted(set(held) - set(train))  # never scored on its own reviews
             head = fit_head([(vectors[i], zero, [gold[i]]) for i in train], encoder)
-            logits = base[held] + (head.logits(vectors[held]) if head else 0.0)
-            classes = sorted({gold[i] for i in held})
-            held_arts = [articles[i] for i in held]
-            f1s.append(
-                macro_f1([gold[i] for i in held], lenient(held_arts, top_labels(logits)), classes)
-            )
-            zs.append(
-                macro_f1(
-                    [gold[i] for i in held], lenient(held_arts, top_labels(base[held])), classes
-                )
-            )
+            f1s.append(f1(rows, base[rows] + (head.logits(vectors[rows]) if head else 0.0)))
+            zs.append(f1(rows, base[rows]))
         out[str(n)] = {
             "median": statistics.median(f1s),
             "min": min(f1s),
@@ -475,6 +471,15 @@ def grouped_learning_curve(
             "seeds": len(seeds),
         }
     return out
+
+
+def ssq_halves(articles: Sequence[Article]) -> tuple[list[int], list[int]]:
+    """Indices of the dev half (even positions of the sorted titles) and the test half."""
+    titles = sorted({a.key.split("/")[1] for a in articles})
+    dev_titles = set(titles[0::2])
+    dev = [i for i, a in enumerate(articles) if a.key.split("/")[1] in dev_titles]
+    test = [i for i, a in enumerate(articles) if a.key.split("/")[1] not in dev_titles]
+    return dev, test
 
 
 def corpora_benchmark(args: argparse.Namespace, encoder: Any) -> dict[str, Any]:
@@ -496,12 +501,16 @@ def corpora_benchmark(args: argparse.Namespace, encoder: Any) -> dict[str, Any]:
         for k in sorted(by_article)
         for x in rng.sample(by_article[k], min(args.ssq_paragraphs_per_article, len(by_article[k])))
     ]
+    a_dev, a_test = ssq_halves(ssq_articles)
+    p_dev, p_test = ssq_halves(ssq_sample)
     corpora = {
         "bbc_dev (tuning)": [bbc[i] for i in dev],
         "bbc_test": [bbc[i] for i in test_sub],
         "bbc_short_test (headline + first sentence)": short_items([bbc[i] for i in test_sub]),
-        "spoken_squad_articles": ssq_articles,
-        "spoken_squad_paragraphs": ssq_sample,
+        "spoken_squad_articles_dev_half (tuning)": [ssq_articles[i] for i in a_dev],
+        "spoken_squad_articles_test_half": [ssq_articles[i] for i in a_test],
+        "spoken_squad_paragraphs_dev_half (tuning)": [ssq_sample[i] for i in p_dev],
+        "spoken_squad_paragraphs_test_half": [ssq_sample[i] for i in p_test],
     }
     results: dict[str, Any] = {"spoken_squad_unlabelled": unlabelled, "corpora": []}
     cached: dict[str, tuple[list[Article], np.ndarray]] = {}
@@ -523,14 +532,29 @@ def corpora_benchmark(args: argparse.Namespace, encoder: Any) -> dict[str, Any]:
     results["learning_curve_bbc_test"] = learning_curve(
         vectors, [a.label for a in arts], (25, 50, 100), range(args.seeds), encoder
     )
-    arts, vectors = cached["spoken_squad_paragraphs"]
-    results["learning_curve_spoken_squad_paragraphs_other_articles"] = grouped_learning_curve(
-        arts,
-        vectors,
-        [a.key.split("/")[1] for a in arts],
+    dev_arts, dev_vec = cached["spoken_squad_paragraphs_dev_half (tuning)"]
+    test_arts, test_vec = cached["spoken_squad_paragraphs_test_half"]
+    both = dev_arts + test_arts
+    test_rows = range(len(dev_arts), len(both))
+    results["learning_curve_spoken_squad_test_half_same_library"] = split_learning_curve(
+        both,
+        np.concatenate([dev_vec, test_vec]),
+        test_rows,
+        test_rows,
         (25, 50, 100),
         range(args.seeds),
         encoder,
+    )
+    results["learning_curve_spoken_squad_test_half_reviews_of_other_articles"] = (
+        split_learning_curve(
+            both,
+            np.concatenate([dev_vec, test_vec]),
+            range(len(dev_arts)),
+            test_rows,
+            (25, 50, 100),
+            range(args.seeds),
+            encoder,
+        )
     )
     return results
 
@@ -653,7 +677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--bbc-test-per-class", type=int, default=0, help="BBC test items per class (0: all)"
     )
-    parser.add_argument("--ssq-paragraphs-per-article", type=int, default=8)
+    parser.add_argument("--ssq-paragraphs-per-article", type=int, default=16)
     args = parser.parse_args(argv)
     if args.part != "all":
         from core.search import default_encoder

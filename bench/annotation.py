@@ -21,6 +21,12 @@ politics -> News & Politics, sport -> Sports, tech -> Technology.
 * Throughput: items/min of the full pipeline on the subset; a real 30-minute transcript (a
   qmsum meeting, re-timed at 2.5 words/s, ~60 chunks) annotated end to end, against the
   embedding-only pipeline on the same item as the named peer.
+
+``--part corpora|moods|entities`` runs the issue 22 measurements instead (docs/annotation.md):
+zero-shot topics on BBC, BBC short items and Spoken-SQuAD (hand labels in ``labels/``, a dev
+half and a test half) against the previous classifier (``annotation_peer.py``) in the same
+run, with learning curves; mood agreement and distribution on 31 hand-labelled items; entity
+type accuracy on 200 hand-labelled names.
 """
 
 from __future__ import annotations

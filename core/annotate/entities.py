@@ -5,8 +5,9 @@ The 135M language model types names poorly (the demo library had "Martin Luther"
 *cue* in the transcript supports, and the cue is kept as the tag's evidence; a name with no cue
 is dropped rather than guessed. Cues, strongest first:
 
-* **Not a name**: a nationality, language or religion adjective ("Greek", "Christian"), or a
-  single word the transcript also writes in lower case ("Whisk ... whisk the eggs").
+* **Not a name**: a nationality, language or religion adjective ("Greek", "Christian"), words
+  the transcript also writes in lower case ("Whisk ... whisk the eggs"), or a speaker label
+  ("Industrial Designer: ...").
 * **The name's own words**: an honorific ("Mr Blair") -> person; an organisation word ("Bank",
   "plc", "Party", "University", "FC") -> organization; a place word ("River", "Street",
   "Island") or a known country, state, region or large city -> place; an acronym -> organization.
@@ -51,6 +52,7 @@ def _lines(name: str) -> frozenset[str]:
     )
 
 
+@functools.cache
 def given_names() -> frozenset[str]:
     """First names (``core/data/given_names.txt``), minus words that are mostly not names."""
     return _lines("given_names.txt") - _NOT_GIVEN
@@ -472,8 +474,9 @@ def type_entity(name: str, text: str) -> Typing | None:
         return None
     if all(w in _NOT_NAMES for w in low):
         return None
-    if len(words) == 1 and not name.isupper() and re.search(rf"\b{re.escape(low[0])}\b", text):
-        # The text also writes it in lower case: an ordinary word, not a name.
+    if not name.isupper() and re.search(rf"\b{re.escape(name.lower())}\b", text):
+        # The text also writes it in lower case: ordinary words ("the industrial designer"),
+        # not a name.
         return None
     if len(words) == 1 and (low[0] in _ORG_WORDS or low[0] in _PLACE_WORDS):
         return None  # "Committee", "Street": a word, not a name
@@ -492,6 +495,9 @@ def type_entity(name: str, text: str) -> Typing | None:
     if name.isupper() and 3 <= len(name.replace(".", "")) <= 6:
         return Typing("organization", "an acronym")
     found = _occurrences(name, text)
+    labels = sum(text[m.end() : m.end() + 1] == ":" for m in found)
+    if found and labels * 2 >= len(found):
+        return None  # mostly a speaker label ("Industrial Designer: ..."), a role
     for m in found:
         before = text[max(0, m.start() - 40) : m.start()]
         after = text[m.end() : m.end() + 60]

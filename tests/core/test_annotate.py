@@ -487,6 +487,13 @@ def test_entities_are_typed_from_their_context_or_dropped() -> None:
     text = "The Arsenal manager Arsene Wenger signed a new deal. Wenger said it was a big day."
     wenger = entities.type_entities(["Wenger"], text)["Wenger"]
     assert wenger is not None and wenger.type == "person"
+    # A meeting role used as a speaker label, or written in lower case too, is not a name.
+    meeting = (
+        "Project Manager: I will be the secretary Industrial Designer: Mm-hmm. "
+        "Project Manager: the industrial designer and the Marketing expert will present."
+    )
+    roles = entities.type_entities(["Industrial Designer", "Project Manager"], meeting)
+    assert roles == {"Industrial Designer": None, "Project Manager": None}
 
 
 def test_annotator_keeps_only_entities_it_can_type(lib: Library) -> None:

@@ -349,7 +349,13 @@ class Annotator:
         probs = classify.softmax(
             space.scores(item_vec)[0] / cal.temperature + cal.llm_weight * votes
         )
-        ruled = {t.value for t in tags_of(self.library, chunks[0].media_id) if t.type == "mood"}
+        # Only reviewed moods rule a value out (the item's previous machine mood must not, or
+        # each re-annotation would pick the next-best mood).
+        ruled = {
+            t.value
+            for t in tags_of(self.library, chunks[0].media_id)
+            if t.type == "mood" and t.gold
+        }
         for j in np.argsort(-probs):
             if MOODS[j] not in ruled:
                 scores = space.scores(vectors)[:, j]

@@ -211,6 +211,18 @@ def test_reannotation_never_overwrites_reviewed_tags(lib: Library) -> None:
     assert after.mood is not None and after.mood.value != rejected.value
 
 
+def test_annotating_again_gives_the_same_mood(lib: Library) -> None:
+    """The previous machine mood is not a reviewer's rejection (it used to flip each run)."""
+    ann = no_llm(lib)
+    run(lib, ann)
+    first = {i.title: item_tags(lib, i.id).mood for i in lib.items()}
+    run(lib, ann, force=True)
+    again = {i.title: item_tags(lib, i.id).mood for i in lib.items()}
+    assert {k: m.value for k, m in first.items() if m} == {
+        k: m.value for k, m in again.items() if m
+    }
+
+
 def test_unchanged_items_are_skipped_until_content_or_prompt_changes(lib: Library) -> None:
     ann = no_llm(lib)
     assert run(lib, ann).count("done") == 3

@@ -64,6 +64,9 @@ _BENIGN = re.compile(
     r"wine (?:vinegar|sauce)|beer batter\w*|dead heat|dead ball|war of words|price war|"
     r"drug (?:treatment|trial|company|companies|firm|maker|makers))\b"
 )
+# Mild terms that set no rating on their own: one "wine" in a recipe or a history of the
+# printing press (presses "used for wine and paper") is not drug content; two uses are.
+_MIN_USES = {("drugs", "PG"): 2}
 # An evidence quote: the sentence around a term, at most this many words either side.
 _QUOTE_WORDS = 12
 _MAX_EVIDENCE = 3
@@ -186,6 +189,9 @@ def rate(
                 uses.setdefault(reason, []).append(
                     (RATINGS.index(rating), Evidence(unit.chunk_id, start, term, quote))
                 )
+    for reason, r in list(found.items()):
+        if r.count < _MIN_USES.get((reason, r.rating), 1):
+            del found[reason]
     for r in found.values():
         if r.count >= _ESCALATE_AT and r.rating in ("PG",):
             r.rating = "PG-13"

@@ -534,6 +534,10 @@ def test_a_cooking_show_is_rated_g() -> None:
     ]
     r = rate(cooking)
     assert r.rating == "G", r.reasons
+    # One mild mention is not a reason; two are.
+    press = "Gutenberg adapted a screw press from the presses used for wine and paper."
+    assert rate([(1, press)]).rating == "G"
+    assert rate([(1, press), (2, "They drank wine all night.")]).rating == "PG"
 
 
 def test_a_safety_rating_quotes_the_words_that_set_it_with_their_time() -> None:

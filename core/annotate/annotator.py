@@ -82,6 +82,7 @@ def prompt_version(settings: AnnotateSettings | None = None) -> str:
         repr(classify.MOOD_CALIBRATION),
         repr(safety._LEXICON),
         safety._BENIGN.pattern,
+        repr((safety._MIN_USES, safety.MIN_WORD_PROBABILITY)),
         entities.TYPING_VERSION,
         (settings or AnnotateSettings()).fingerprint(),
     ]

@@ -146,6 +146,7 @@ class SearchHit:
     html: str  # text with query terms in <b>
     score: float
     relevance: float = 0.0  # 0..1, how closely the moment matches (core SearchResult.relevance)
+    speakers: tuple[str, ...] = ()  # who speaks in the moment, most speech first
 
     @property
     def timestamp(self) -> str:

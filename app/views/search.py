@@ -21,6 +21,7 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPalette,
+    QShowEvent,
     QTextDocument,
 )
 from PySide6.QtWidgets import (
@@ -71,11 +72,16 @@ def hit_html(hit: SearchHit, accent: str, muted: str = "gray") -> str:
         f"<span style='color:{accent}'>{'●' * dots}</span>"
         f"<span style='color:{muted}'>{'○' * (3 - dots)} {label}</span>"
     )
+    who = (
+        f"&nbsp;&nbsp;<span style='color:{muted}'>{_esc(', '.join(hit.speakers))}</span>"
+        if hit.speakers
+        else ""
+    )
     return (
         f"<div style='margin-bottom:2px'><b>{_esc(hit.title)}</b>"
         f"&nbsp;&nbsp;<a href='{PLAY_LINK}' style='color:{accent}; text-decoration:none'>"
         f"▶ {hit.timestamp}</a>"
-        f"&nbsp;&nbsp;<span style='color:{muted}'>{hit.kind}</span>&nbsp;&nbsp;{cue}</div>"
+        f"&nbsp;&nbsp;<span style='color:{muted}'>{hit.kind}</span>{who}&nbsp;&nbsp;{cue}</div>"
         f"<div>{hit.html}</div>"
     )
 
@@ -178,6 +184,10 @@ class SearchView(QWidget):
             "Family filter: only items rated at most this (items not annotated yet are hidden)",
             names=[f"Up to {r}" for r in ratings],
         )
+        self.speaker = QComboBox()
+        self.speaker.setToolTip("Only moments where this person speaks (names: Speakers view)")
+        self.speaker.addItem("Anyone", None)
+        self.speaker.setVisible(False)  # shown once the library has voices
         self.button = QPushButton("Search")
         row = QHBoxLayout()
         row.addWidget(self.query, 1)
@@ -187,6 +197,7 @@ class SearchView(QWidget):
         facets.addWidget(self.topic)
         facets.addWidget(self.mood)
         facets.addWidget(self.rating)
+        facets.addWidget(self.speaker)
         facets.addStretch(1)
         self.status = QLabel("Type a question or a few words and press Enter.")
         self.status.setObjectName("muted")
@@ -209,7 +220,7 @@ class SearchView(QWidget):
 
         self.query.returnPressed.connect(self.run)
         self.button.clicked.connect(self.run)
-        for combo in (self.kind, self.topic, self.mood, self.rating):
+        for combo in (self.kind, self.topic, self.mood, self.rating, self.speaker):
             combo.currentIndexChanged.connect(lambda _i: self.query.text().strip() and self.run())
         self.results.itemActivated.connect(self._play)  # double-click or Enter
         self.query.installEventFilter(self)
@@ -225,6 +236,30 @@ class SearchView(QWidget):
         for value, name in zip(values, names or values, strict=True):
             combo.addItem(name, value)
         return combo
+
+    speakers_loaded = Signal(list)  # list[tuple[int, str]]
+
+    def refresh_speakers(self) -> None:
+        """Reload the speaker facet's choices (after an ingest found or a user named voices)."""
+        self.pool.submit(self.search_service.speakers, on_result=self._set_speakers)
+
+    def _set_speakers(self, speakers: list[tuple[int, str]]) -> None:
+        chosen = self.speaker.currentData()
+        self.speaker.blockSignals(True)
+        self.speaker.clear()
+        self.speaker.addItem("Anyone", None)
+        for profile_id, name in speakers:
+            self.speaker.addItem(name, profile_id)
+        at = self.speaker.findData(chosen) if chosen is not None else 0
+        self.speaker.setCurrentIndex(max(at, 0))
+        self.speaker.blockSignals(False)
+        self.speaker.setVisible(bool(speakers))
+        self.speakers_loaded.emit(speakers)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Each time Search is shown, the speaker list is brought up to date."""
+        super().showEvent(event)
+        self.refresh_speakers()
 
     def focus_query(self) -> None:
         """Put the cursor in the query box with its text selected."""
@@ -250,8 +285,9 @@ class SearchView(QWidget):
             "topic": self.topic.currentData() or None,
             "mood": self.mood.currentData() or None,
             "max_rating": self.rating.currentData() or None,
+            "speaker": self.speaker.currentData(),
         }
-        filtered = any(facets.values()) or bool(kind)
+        filtered = any(v is not None and v != "" for v in facets.values()) or bool(kind)
 
         def search() -> tuple[list[SearchHit], bool]:
             hits = self.search_service.search(text, kind, **facets)

@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 from app import theme
 from app.jobs import FolderWatcher, JobQueue
 from app.services import Services, UserMessage, preload_engine_modules
+from app.services.settings import demo_media_dir
+from app.services.speakers import SpeakersService
 from app.views.ask import AskView
 from app.views.home import HomeView
 from app.views.jobs import JobsView
@@ -32,6 +34,8 @@ from app.views.player import PlayerView
 from app.views.review import ReviewView
 from app.views.search import SearchView
 from app.views.settings import SettingsView
+from app.views.speakers import SpeakersView
+from app.views.welcome import WelcomeStrip
 from app.workers import AskRunner, ErrorNotifier, IngestRunner, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -73,7 +77,17 @@ class MainWindow(QMainWindow):
     first_paint = Signal()
     ready = Signal()  # painted once and the library's first data load has arrived
 
-    VIEWS = ("Home", "Library", "Search", "Ask", "Player", "Review", "Jobs", "Settings")
+    VIEWS = (
+        "Home",
+        "Library",
+        "Search",
+        "Ask",
+        "Player",
+        "Review",
+        "Speakers",
+        "Jobs",
+        "Settings",
+    )
 
     def __init__(self, services: Services, autostart_jobs: bool = True) -> None:
         super().__init__()
@@ -101,6 +115,8 @@ class MainWindow(QMainWindow):
         self.ask_view = AskView(self.ask_runner, self.notifier)
         self.player_view = PlayerView(services.library, self.notifier)
         self.review_view = ReviewView(services.review, self.pool)
+        self.speakers_service = SpeakersService(services.directory)
+        self.speakers_view = SpeakersView(self.speakers_service, self.pool)
         self.jobs_view = JobsView(self.jobs)
         self.settings_view = SettingsView(services.settings, services.directory, self.pool)
         self.views: list[QWidget] = [
@@ -110,6 +126,7 @@ class MainWindow(QMainWindow):
             self.ask_view,
             self.player_view,
             self.review_view,
+            self.speakers_view,
             self.jobs_view,
             self.settings_view,
         ]
@@ -125,10 +142,13 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(view)
         self.sidebar.currentRowChanged.connect(self._on_view_changed)
         self.banner = ErrorBanner()
+        self.demo_dir = demo_media_dir()
+        self.welcome = WelcomeStrip(self.demo_dir is not None)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(12, 10, 12, 6)
         right_layout.addWidget(self.banner)
+        right_layout.addWidget(self.welcome)
         right_layout.addWidget(self.stack, 1)
         central = QWidget()
         row = QHBoxLayout(central)
@@ -159,7 +179,7 @@ class MainWindow(QMainWindow):
         self._refresh.timeout.connect(self.library_view.reload)
         self._build_actions()
         self._connect()
-        self.show_view("Library")
+        self.show_view("Home")
         self.watcher.set_folders(services.settings.watched_folders, scan=False)
         self.installEventFilter(self)
         # The first data load starts right away, in a worker; models load only on demand.
@@ -219,6 +239,9 @@ class MainWindow(QMainWindow):
         self.jobs.counts_changed.connect(self._jobs_count)
         self.settings_view.dark_changed.connect(self.set_dark)
         self.settings_view.watched_changed.connect(self.watcher.set_folders)
+        self.welcome.demo_requested.connect(self.try_demo)
+        self.welcome.add_requested.connect(self._add_files)
+        self.welcome.dismissed.connect(self._welcome_dismissed)
         self.watcher.scanned.connect(
             lambda n: n and self.statusBar().showMessage(f"Watched folders: {n} files queued", 5000)
         )
@@ -247,6 +270,8 @@ class MainWindow(QMainWindow):
             self.ask_view.warm()
         elif widget is self.review_view:
             self.review_view.reload_once()
+        elif widget is self.speakers_view and not self._closed:
+            self.speakers_view.reload()
 
     def current_view(self) -> QWidget:
         """The view on screen."""
@@ -284,6 +309,17 @@ class MainWindow(QMainWindow):
         self.show_view("Library")
         self.library_view.add_folder()
 
+    def try_demo(self) -> None:
+        """Import the bundled demo library (the first-start offer); progress shows in Jobs."""
+        self.welcome.hide()
+        if self.demo_dir is not None:
+            self.library_view.import_paths([self.demo_dir])
+            self.show_view("Jobs")
+
+    def _welcome_dismissed(self) -> None:
+        self.services.settings.welcome_dismissed = True
+        self.services.settings.sync()
+
     def _queue_files(self, files: list[Path]) -> None:
         queued = self.jobs.enqueue(files)
         if queued:
@@ -294,10 +330,14 @@ class MainWindow(QMainWindow):
     def _jobs_count(self, active: int) -> None:
         jobs = self.sidebar.item(self.VIEWS.index("Jobs"))
         jobs.setText(f"Jobs ({active})" if active else "Jobs")
+        if active:
+            self.welcome.hide()
 
     def _on_loaded(self) -> None:
         items = self.library_view.model.items
         self.status_label.setText(f"{self.services.directory}  ·  {len(items)} items")
+        empty = not items and self.jobs.rowCount() == 0
+        self.welcome.setVisible(empty and not self.services.settings.welcome_dismissed)
         if not self._loaded:
             self._loaded = True
             self._maybe_ready()
@@ -358,6 +398,7 @@ class MainWindow(QMainWindow):
         self.pool.shutdown()
         self.services.settings.sync()
         self.services.close()
+        self.speakers_service.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Shut everything down before the window closes."""

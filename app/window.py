@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -168,6 +169,8 @@ class MainWindow(QMainWindow):
         row.addWidget(right, 1)
         self.setCentralWidget(central)
         self.status_label = QLabel()
+        # A long library path must not hold the window wider than the screen (800×600).
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(self.status_label, 1)
         privacy = QLabel("Offline: nothing leaves this machine")
         privacy.setObjectName("muted")
@@ -265,13 +268,25 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(index)
         widget = self.stack.currentWidget()
         if widget is self.home_view:
-            self.home_view.reload_if_stale()
+            self._load_home()
         elif widget is self.ask_view and not self._closed:
             self.ask_view.warm()
         elif widget is self.review_view:
             self.review_view.reload_once()
         elif widget is self.speakers_view and not self._closed:
             self.speakers_view.reload()
+
+    def _load_home(self) -> None:
+        # Home's rows need the recommender's models: none are loaded for an empty library
+        # (nor before the library's first load), so a first start stays light.
+        if not self._loaded:
+            return
+        if self.library_view.model.items:
+            self.home_view.reload_if_stale()
+        else:
+            self.home_view.placeholder.setText(
+                "Nothing to watch yet. Add recordings in Library, or try the demo library."
+            )
 
     def current_view(self) -> QWidget:
         """The view on screen."""
@@ -341,6 +356,8 @@ class MainWindow(QMainWindow):
         if not self._loaded:
             self._loaded = True
             self._maybe_ready()
+        if self.current_view() is self.home_view:
+            self._load_home()
 
     def _record_watch(self, media_id: int, kind: str, position: float) -> None:
         """Send a player event to the watch log (in a worker; inline while shutting down)."""

@@ -126,6 +126,11 @@ class SettingsView(QWidget):
         self.model_combo.addItem("Choose a CTranslate2 Whisper folder…", CUSTOM)
         self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(ingest.model)))
         self.model_combo.setMaximumWidth(460)
+        # Long choices must not hold the window wider than 800 px: the popup shows them whole.
+        self.model_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model_combo.setMinimumContentsLength(24)
         self.threads = QSpinBox()
         self.threads.setMaximumWidth(140)
         self.threads.setRange(0, 64)

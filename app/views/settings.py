@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -50,6 +51,8 @@ def _help(text: str) -> QLabel:
     label = QLabel(text)
     label.setObjectName("muted")
     label.setWordWrap(True)
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
     return label
 
 
@@ -80,6 +83,7 @@ class SettingsView(QWidget):
         self.library_button = QPushButton("Change…")
         self.library_note = QLabel("")
         self.library_note.setObjectName("muted")
+        self.library_note.hide()  # until a new location is chosen
         lib_row = QHBoxLayout()
         lib_row.addWidget(self.library_edit, 1)
         lib_row.addWidget(self.library_button)
@@ -330,6 +334,7 @@ class SettingsView(QWidget):
             self.settings.library_dir = Path(folder)
             self.library_edit.setText(folder)
             self.library_note.setText("MediaMind opens this library the next time it starts.")
+            self.library_note.show()
 
     def _model_chosen(self, index: int) -> None:
         if self.model_combo.itemData(index) == CUSTOM:

@@ -140,7 +140,7 @@ ITEMS: tuple[Item, ...] = (
         suffix=".m4a",
         title="Q4 All-Hands Town Hall",
         voices={
-            "Host Priya Raman": "en-us+f2",
+            "Host Priya Raman": "piper:joe@1.15",
             "CEO Dana Whitfield": "piper:joe",
             "CFO Marcus Okafor": "en-us+m3",
             "Employee Jamal Carter": "en-us+m6",
@@ -164,7 +164,7 @@ ITEMS: tuple[Item, ...] = (
         stem="printing_history_podcast",
         suffix=".mp3",
         title="Paper Trails: Gutenberg and the Printing Press",
-        voices={"Host Clara Benson": "gmw/en+f2", "Historian Tomas Reyes": "piper:joe"},
+        voices={"Host Clara Benson": "piper:joe@1.15", "Historian Tomas Reyes": "piper:joe"},
         audio_codec="libmp3lame",
         sample_rate=22050,
         bitrate=40000,

@@ -31,7 +31,7 @@ from app.views.ask import AskView
 from app.views.home import HomeView
 from app.views.jobs import JobsView
 from app.views.library import LibraryView
-from app.views.player import PlayerView
+from app.views.player import NowPlayingBar, PlayerView
 from app.views.review import ReviewView
 from app.views.search import SearchView
 from app.views.settings import SettingsView
@@ -113,7 +113,7 @@ class MainWindow(QMainWindow):
         self.home_view = HomeView(services.home, self.pool)
         self.library_view = LibraryView(services.library, self.pool)
         self.search_view = SearchView(services.search, self.pool)
-        self.ask_view = AskView(self.ask_runner, self.notifier)
+        self.ask_view = AskView(self.ask_runner, self.notifier, services.ask, self.pool)
         self.player_view = PlayerView(services.library, self.notifier)
         self.review_view = ReviewView(services.review, self.pool)
         self.speakers_service = SpeakersService(services.directory)
@@ -151,11 +151,14 @@ class MainWindow(QMainWindow):
         right_layout.addWidget(self.banner)
         right_layout.addWidget(self.welcome)
         right_layout.addWidget(self.stack, 1)
+        self.now_playing = NowPlayingBar(self.player_view)  # audio going on in another view
+        self.now_playing.open_requested.connect(lambda: self.show_view("Player"))
+        right_layout.addWidget(self.now_playing)
         central = QWidget()
         row = QHBoxLayout(central)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
-        side = QFrame()
+        side = self.side = QFrame()
         side.setObjectName("side")
         side.setFixedWidth(180)
         side_layout = QVBoxLayout(side)
@@ -230,12 +233,18 @@ class MainWindow(QMainWindow):
         self.library_view.open_requested.connect(lambda mid: self.open_at(mid, 0.0))
         self.library_view.watch_requested.connect(self.settings_view.add_watched)
         self.library_view.annotate_requested.connect(self.jobs.enqueue_annotation)
+        self.library_view.retranscribe_requested.connect(self.jobs.enqueue)
+        self.library_view.items_changed.connect(self.home_view.mark_stale)
+        self.library_view.items_removed.connect(self.jobs.forget)
         self.library_view.loaded.connect(self._on_loaded)
         self.search_view.play_requested.connect(self.open_at)
         self.ask_view.play_requested.connect(self.open_at)
+        self.ask_view.add_media_requested.connect(self._add_files)
         self.home_view.play_requested.connect(self.open_at)
         self.review_view.play_requested.connect(self.open_at)
+        self.review_view.tag_all_requested.connect(self.library_view.annotate_all)
         self.player_view.watch_event.connect(self._record_watch)
+        self.player_view.fullscreen_changed.connect(self._player_fullscreen)
         self.jobs.library_changed.connect(self.home_view.mark_stale)
         self.jobs_view.open_requested.connect(lambda mid: self.open_at(mid, 0.0))
         self.jobs.library_changed.connect(self._refresh.start)
@@ -267,6 +276,7 @@ class MainWindow(QMainWindow):
     def _on_view_changed(self, index: int) -> None:
         self.stack.setCurrentIndex(index)
         widget = self.stack.currentWidget()
+        self.now_playing.set_player_shown(widget is self.player_view)
         if widget is self.home_view:
             self._load_home()
         elif widget is self.ask_view and not self._closed:
@@ -287,6 +297,17 @@ class MainWindow(QMainWindow):
             self.home_view.placeholder.setText(
                 "Nothing to watch yet. Add recordings in Library, or try the demo library."
             )
+
+    def bring_to_front(self) -> None:
+        """Show the window on top (another ``mediamind gui`` on this library was started)."""
+        if self.isMinimized():
+            self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def _player_fullscreen(self, on: bool) -> None:
+        for widget in (self.side, self.menuBar(), self.statusBar()):
+            widget.setVisible(not on)
 
     def current_view(self) -> QWidget:
         """The view on screen."""
@@ -344,7 +365,10 @@ class MainWindow(QMainWindow):
 
     def _jobs_count(self, active: int) -> None:
         jobs = self.sidebar.item(self.VIEWS.index("Jobs"))
-        jobs.setText(f"Jobs ({active})" if active else "Jobs")
+        jobs.setText(self.jobs.nav_label())  # "Jobs (2)", with a ⚠ badge for new failures
+        failures = self.jobs.unseen_failures
+        key = f"Jobs (Ctrl+{self.VIEWS.index('Jobs') + 1})"
+        jobs.setToolTip(f"{key}: {failures} failed" if failures else key)
         if active:
             self.welcome.hide()
 

@@ -52,7 +52,7 @@ class SearchService:
             mood: Only items with this mood.
             max_rating: Only items rated at most this (unrated items are left out).
         """
-        from core.search import SearchFilters
+        from core.search import RELEVANCE_FLOOR, SearchFilters
 
         with self._connection.lock:
             _, searcher = self._connection.open()
@@ -62,7 +62,9 @@ class SearchService:
                 moods=(mood,) if mood else (),
                 max_rating=max_rating,
             )
-            results = searcher.search(query, k=k, filters=filters)
+            # Only hits at least as close as the calibrated floor: a query about something the
+            # library does not hold finds nothing instead of k unrelated moments.
+            results = searcher.search(query, k=k, filters=filters, floor=RELEVANCE_FLOOR)
         return [
             SearchHit(
                 r.media_id,
@@ -73,9 +75,16 @@ class SearchService:
                 r.text,
                 marked_to_html(r.marked),
                 r.score,
+                r.relevance if r.relevance is not None else 0.0,
             )
             for r in results
         ]
+
+    def has_items(self) -> bool:
+        """Whether the library holds anything at all (to tell "empty" from "no match")."""
+        with self._connection.lock:
+            library, _ = self._connection.open()
+            return library.db.scalar("SELECT 1 FROM media_items LIMIT 1") is not None
 
     def close(self) -> None:
         """Close the searcher's connection."""

@@ -21,7 +21,7 @@ from core.answer._grammar import (
     number_citations,
     parse_answer,
 )
-from core.answer._input import check_question
+from core.answer._input import check_question, question_language
 from core.answer._settings import SYSTEM_PROMPT, USER_PREFIX, AnswerSettings
 from core.answer._text import (
     _EXPANSIONS,
@@ -29,7 +29,9 @@ from core.answer._text import (
     _STOPWORDS,
     _WORD,
     _name_words,
+    content_stems,
     normalise_question,
+    overlap,
     sanitize,
     sounds_like,
     split_sentences,
@@ -56,6 +58,7 @@ from core.search import (
     default_encoder,
     query_terms,
 )
+from core.stopwords import stopwords_for
 from core.store import Library
 from core.transcript import format_timestamp
 
@@ -114,6 +117,7 @@ class Answerer:
         self.cache = AnswerCache(library, enabled=cache)
         self._handle = LLMHandle(llm)
         self._titles: tuple[int, dict[int, frozenset[str]]] | None = None
+        self._languages: tuple[int, tuple[str, ...]] | None = None
 
     # -- model ----------------------------------------------------------------------------------
 
@@ -160,7 +164,7 @@ class Answerer:
             LLMError: The model failed while generating.
         """
         t0 = time.perf_counter()
-        question = check_question(question)
+        question = check_question(question, self.library_languages())
         if not self.library.db.scalar("SELECT 1 FROM chunks LIMIT 1"):
             raise UsageError(
                 "The library has no transcribed items to answer from.",
@@ -242,10 +246,18 @@ class Answerer:
         kept_at: list[int] = []
         seen: set[str] = set()
         qv = self.searcher.query_vector(question)
+        # MiniLM is an English model: a German question scores 0.30-0.42 against every German
+        # sentence of a library, the answering one included, so its cosine cannot tell whether
+        # a sentence addresses the question. In another language the sentence must share a
+        # topic word with the question instead.
+        foreign = question_language(question, self.library_languages()) != "en"
+        topic = content_stems(question, generic=False) if foreign else []
         for body, cited in parse_answer(raw, labels):
             check, cites = verify_sentence(
                 s, self._embed, qv, body=body, cited=cited, by_label=by_label
             )
+            if check.supported and topic and overlap(topic, body) == 0:
+                check = replace(check, supported=False, reason="shares no word with the question")
             norm = normalise_question(body)
             if check.supported and any(norm in prev or prev in norm for prev in seen):
                 check = replace(check, supported=False, reason="repeats an earlier sentence")
@@ -342,7 +354,8 @@ class Answerer:
         qv = self.searcher.query_vector(question)
         vectors = self.searcher.store.embed([r.text for r in results])
         cos = float(np.max(vectors @ qv))
-        coverage, absent = self._topic_words(question, results[:5])
+        asked = question_language(question, self.library_languages())
+        coverage, absent = self._topic_words(question, results[:5], stopwords_for(asked))
         # Names (capitalised mid-sentence, acronyms, words with digits) are what speech
         # recognition garbles most ("de Maiziere" heard as "mays year"), so a name absent from
         # the transcripts does not by itself mean the library lacks the subject; an ordinary
@@ -359,7 +372,10 @@ class Answerer:
         )
 
     def _topic_words(
-        self, question: str, top: Sequence[SearchResult]
+        self,
+        question: str,
+        top: Sequence[SearchResult],
+        function_words: frozenset[str] = frozenset(),
     ) -> tuple[float, tuple[str, ...]]:
         """IDF-weighted share of the question's topic words in the ``top`` chunks, and the absent.
 
@@ -370,7 +386,11 @@ class Answerer:
         """
         from core.search import fts_query
 
-        terms = [t for t in query_terms(question) if t not in _GENERIC and t not in _STOPWORDS]
+        terms = [
+            t
+            for t in query_terms(question)
+            if t not in _GENERIC and t not in _STOPWORDS and t not in function_words
+        ]
         chunk_ids = [r.chunk_id for r in top]
         if not terms or not chunk_ids:
             return (1.0 if not terms else 0.0), ()
@@ -412,6 +432,16 @@ class Answerer:
             if any(in_top(w) for w in words):
                 found += idf
         return (found / total if total else 0.0), tuple(missing)
+
+    def library_languages(self) -> tuple[str, ...]:
+        """The spoken languages of the library's items, cached per content version."""
+        version = self.library.content_version
+        if self._languages is None or self._languages[0] != version:
+            rows = self.library.db.query(
+                "SELECT DISTINCT language FROM media_items WHERE language IS NOT NULL"
+            )
+            self._languages = (version, tuple(sorted(str(r["language"]) for r in rows)))
+        return self._languages[1]
 
     def _title_stems(self) -> dict[int, frozenset[str]]:
         """Stems of each item's title words, cached per library content version."""

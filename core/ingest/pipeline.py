@@ -81,6 +81,9 @@ class IngestEvent:
     message: str = ""
     chunks_indexed: int = 0
     warning: str = ""
+    # Seconds of audio in the file once known (0 before): with ``fraction``, how much audio
+    # is done, which gives the speed (x real time) and the time left of a progress display.
+    duration: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -359,6 +362,7 @@ class Ingestor:
         self.options = options
         self._transcriber: Transcriber | LanguageRouter | None = None
         self._warning = ""
+        self._duration = 0.0  # seconds of audio of the file being ingested, once known
         self.embed = None
         if options.index:
             from core.search import EmbeddingStore, default_encoder
@@ -474,10 +478,18 @@ class Ingestor:
         yield IngestEvent("started", path, n, total, 0.0, item_id)
         indexed = 0
         self._warning = ""
+        self._duration = 0.0
         try:
             for fraction, indexed in self._process(path, item_id, st):
                 yield IngestEvent(
-                    "progress", path, n, total, fraction, item_id, chunks_indexed=indexed
+                    "progress",
+                    path,
+                    n,
+                    total,
+                    fraction,
+                    item_id,
+                    chunks_indexed=indexed,
+                    duration=self._duration,
                 )
         except ModelError as exc:
             # Every following file would fail the same way: stop the run with the fix.
@@ -513,6 +525,7 @@ class Ingestor:
             item.language or "",
             chunks_indexed=indexed,
             warning=self._warning,
+            duration=item.duration or self._duration,
         )
 
     def _process(self, path: Path, item_id: int, st: os.stat_result) -> Iterator[tuple[float, int]]:
@@ -520,6 +533,7 @@ class Ingestor:
         prep = self.prepare(path, item_id, st)
         if prep.transcript is not None:
             self._warning = prep.warning
+            self._duration = prep.transcript[0].duration or 0.0
             yield 1.0, len(self.store_prepared(item_id, prep))
             return
         yield from self._transcribe(path, item_id, prep)
@@ -578,6 +592,7 @@ class Ingestor:
     def _transcribe(self, path: Path, item_id: int, prep: Prepared) -> Iterator[tuple[float, int]]:
         """Transcribe a file, storing its chunks batch by batch as they are finished."""
         run = transcribe_file(self.transcriber(), path, prep.probed_duration, self.options)
+        self._duration = run.duration
         writer = None
         for fraction, segments in run.steps():
             if writer is None and run.info is not None:

@@ -26,8 +26,8 @@ def test_every_view_is_shot_light_and_dark_at_both_sizes(
                 assert image.height() == h, name
                 if w == 1440:
                     assert image.width() == w, name
-                else:  # no narrower than its widest view (Review's queue needs ~650 px)
-                    assert w <= image.width() <= 900, name
+                else:  # no narrower than its widest view (Review's own minimum is wider)
+                    assert image.width() >= w, name
     # Settings and Speakers fit 800 px beside the sidebar (180 px) and the margins.
     for view in (window.settings_view, window.speakers_view):
         assert view.minimumSizeHint().width() <= 800 - 180 - 24, type(view).__name__

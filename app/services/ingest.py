@@ -58,6 +58,7 @@ def ingest_process_main(library_dir: str, tasks: Any, updates: Any) -> None:
             model=task.settings.model,
             threads=task.settings.threads,
             prefer_subtitles=task.settings.prefer_subtitles,
+            multilingual_model=task.settings.multilingual_model,
         )
         for ev in ingest(libraries[0], [Path(task.path)], options):
             yield IngestUpdate(

@@ -252,6 +252,8 @@ class IngestSettings:
     model: str = "auto"  # tiny.en for English, base for other languages (core/ingest/language.py)
     threads: int | None = None
     prefer_subtitles: bool = False
+    # The model for speech that is not English when ``model`` is auto: base or a folder.
+    multilingual_model: str = "base"
 
 
 # -- updates from the engine processes ---------------------------------------------------------

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from app.services import HomeCard, HomeService, Shelf
+from app.services import HomeCard, HomeService, Services, SettingsService, Shelf
 from app.views.home import merge_single_rows
+from app.window import MainWindow
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ def test_single_card_rows_are_merged_and_keep_their_reasons() -> None:
 
 
 def test_home_shows_what_is_ready_while_the_rows_load(
-    make_window, podcast_library: Path, tmp_path: Path, qtbot
+    settings: SettingsService, podcast_library: Path, tmp_path: Path, qtbot
 ) -> None:
     directory = Path(shutil.copytree(podcast_library, tmp_path / "lib"))
     recorder = HomeService(directory)
@@ -43,12 +44,16 @@ def test_home_shows_what_is_ready_while_the_rows_load(
         recorder.record(item_id, "pause", 40.0)
     finally:
         recorder.close()
-    window = make_window(directory)
-    home = window.home_view
-    busy = window.services.home._connection.lock  # the recommender is slow (e.g. ingesting)
+    # The window opens on Home; the recommender is slow (e.g. ingesting) from the start.
+    services = Services.open(directory, settings)
+    busy = services.home._connection.lock
     busy.acquire()
+    window = MainWindow(services)
+    qtbot.addWidget(window)
+    home = window.home_view
     try:
-        window.show_view("Home")
+        window.show()
+        assert window.current_view() is home
         qtbot.waitUntil(lambda: bool(home.cards), timeout=20_000)
         assert home.loading and home.preliminary
         assert home.placeholder.isHidden()
@@ -56,6 +61,9 @@ def test_home_shows_what_is_ready_while_the_rows_load(
         assert card.media_id == item_id and 0 < card.progress < 1  # Continue, where it stopped
     finally:
         busy.release()
-    qtbot.waitUntil(lambda: not home.loading, timeout=60_000)
-    assert not home.preliminary and home.shelves
-    assert home.cards and home.cards[0].card.media_id == item_id
+    try:
+        qtbot.waitUntil(lambda: not home.loading, timeout=60_000)
+        assert not home.preliminary and home.shelves
+        assert home.cards and home.cards[0].card.media_id == item_id
+    finally:
+        window.shutdown()

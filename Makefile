@@ -30,7 +30,7 @@ $(SETUP_STAMP): pyproject.toml requirements-models.txt
 	touch $@
 
 $(DEV_STAMP): $(SETUP_STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,gui,llm,build,train,package,cluster]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,gui,llm,build,train,package,cluster,demo]'
 	touch $@
 
 ## run: set up, then open the desktop app on the bundled demo library (ingested on first start)

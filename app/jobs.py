@@ -26,8 +26,9 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
+from PySide6.QtGui import QColor
 
-from app.services import IngestUpdate, LibraryService, UserMessage
+from app.services import IngestUpdate, LibraryService, UserMessage, format_time
 from app.tablemodel import RowsModel
 from app.workers import ErrorNotifier, IngestRunner, WorkerPool
 
@@ -61,6 +62,53 @@ class Job:
     updated: float = field(default_factory=time.time)
     kind: str = "ingest"  # or "annotate": tag the library item ``item_id``
     title: str = ""
+    model: str = ""  # a Whisper model for this job only ("": the one chosen in Settings)
+    duration: float = 0.0  # seconds of audio in the file, once the engine knows
+    started: float = 0.0  # when the running attempt started (time.time())
+    finished: float = 0.0  # when it ended
+
+    def elapsed(self, now: float | None = None) -> float:
+        """Seconds the current (or last) attempt has run."""
+        if not self.started:
+            return 0.0
+        end = self.finished if self.state not in ACTIVE and self.finished else now or time.time()
+        return max(0.0, end - self.started)
+
+    def speed(self, now: float | None = None) -> float | None:
+        """Seconds of audio done per second of work ("x real time"), once measurable."""
+        elapsed = self.elapsed(now)
+        done = self.progress * self.duration
+        if self.kind != "ingest" or elapsed < 0.5 or done <= 0:
+            return None
+        return done / elapsed
+
+    def eta(self, now: float | None = None) -> float | None:
+        """Seconds left at the speed so far (None until there is a speed)."""
+        speed = self.speed(now)
+        if speed is None or self.state != "running":
+            return None
+        return max(0.0, (1.0 - self.progress) * self.duration / speed)
+
+    def progress_text(self, now: float | None = None) -> str:
+        """The share of the audio done, by audio time when known: "42% · 0:13 of 0:31"."""
+        pct = f"{round(self.progress * 100)}%"
+        if self.kind != "ingest" or self.duration <= 0:
+            return pct
+        done = format_time(self.progress * self.duration)
+        return f"{pct} · {done} of {format_time(self.duration)}"
+
+    def timing_text(self, now: float | None = None) -> str:
+        """Elapsed, time left and speed so far: "1:02 elapsed · 0:20 left · 3.1× real time"."""
+        if not self.started or self.state not in ("running", "done"):
+            return ""
+        parts = [f"{format_time(self.elapsed(now))} elapsed"]
+        eta = self.eta(now)
+        if eta is not None:
+            parts.append(f"{format_time(eta)} left")
+        speed = self.speed(now)
+        if speed is not None:
+            parts.append(f"{speed:.1f}\u00d7 real time")
+        return " · ".join(parts)
 
     @property
     def name(self) -> str:
@@ -79,7 +127,7 @@ class JobQueue(RowsModel):
 
     COLUMNS = ("Job", "Status", "Progress", "Message")
     library_changed = Signal()  # an item was added, started, finished or failed
-    counts_changed = Signal(int)  # active jobs
+    counts_changed = Signal(int)  # active jobs (also sent when unseen failures change)
 
     def __init__(
         self,
@@ -98,6 +146,11 @@ class JobQueue(RowsModel):
         self.paused = False
         self.running = False  # set by start(); the queue does nothing before
         self.auto_annotate = True
+        self.unseen_failures = 0  # failures since the Jobs view was last shown
+        # While a job runs, its elapsed time and time left are redrawn every second.
+        self._tick = QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._tick_running)
         runner.update.connect(self._on_update)
         self._load()
 
@@ -123,11 +176,34 @@ class JobQueue(RowsModel):
             if col == 1:
                 return STATE_LABELS.get(job.state, job.state)
             if col == 2:
-                return f"{round(job.progress * 100)}%"
+                return job.progress_text()
+            if job.state == "running" or (job.state == "done" and not job.message):
+                return job.timing_text()
             return job.message.splitlines()[0] if job.message else ""
         if role == Qt.ItemDataRole.ToolTipRole:
             return job.message or job.path if col == 3 else job.path
+        if role == Qt.ItemDataRole.ForegroundRole and job.state == "failed" and col in (1, 3):
+            return QColor("#d1242f")
         return None
+
+    def nav_label(self) -> str:
+        """The Jobs entry of the sidebar: active jobs, and failures not seen yet as a badge."""
+        active = self.active_count()
+        text = f"Jobs ({active})" if active else "Jobs"
+        return f"{text}  \u26a0 {self.unseen_failures}" if self.unseen_failures else text
+
+    def mark_failures_seen(self) -> None:
+        """The user looked at the Jobs view: clear the failure badge."""
+        if self.unseen_failures:
+            self.unseen_failures = 0
+            self.counts_changed.emit(self.active_count())
+
+    def _tick_running(self) -> None:
+        running = [i for i, j in enumerate(self.jobs) if j.state == "running"]
+        for row in running:
+            self.dataChanged.emit(self.index(row, 2), self.index(row, 3))
+        if not running:
+            self._tick.stop()
 
     # -- queue operations -------------------------------------------------------------------
 
@@ -139,19 +215,24 @@ class JobQueue(RowsModel):
         """The row of a job (-1 if unknown)."""
         return next((i for i, j in enumerate(self.jobs) if j.id == job_id), -1)
 
-    def enqueue(self, paths: Iterable[Path | str]) -> list[Job]:
-        """Queue files (a file already queued or running is not queued twice)."""
+    def enqueue(self, paths: Iterable[Path | str], model: str = "") -> list[Job]:
+        """Queue files (a file already queued or running is not queued twice).
+
+        ``model`` transcribes them with that Whisper model instead of the one in Settings,
+        including files stored unchanged whose transcript another model made.
+        """
         added: list[Job] = []
-        by_path = {j.path: j for j in self.jobs}
+        by_path = {j.path: j for j in self.jobs if j.kind == "ingest"}
         for raw in paths:
             path = str(Path(raw).expanduser().resolve())
             existing = by_path.get(path)
             if existing is not None:
                 if existing.state not in ACTIVE:
+                    existing.model = model
                     self._reset(existing)
                     added.append(existing)
                 continue
-            job = Job(path)
+            job = Job(path, model=model)
             self.beginInsertRows(QModelIndex(), len(self.jobs), len(self.jobs))
             self.jobs.append(job)
             self.endInsertRows()
@@ -212,6 +293,20 @@ class JobQueue(RowsModel):
             self._reset(job)
             self._pump()
 
+    def forget(self, paths: Iterable[str]) -> None:
+        """Drop the jobs of files taken out of the library (a running one is left to finish).
+
+        A queued, failed or finished job of a removed item would otherwise add it back on its
+        next run or retry.
+        """
+        gone = {str(p) for p in paths}
+        keep = [j for j in self.jobs if not (j.path in gone and j.state != "running")]
+        if len(keep) != len(self.jobs):
+            self.beginResetModel()
+            self.jobs = keep
+            self.endResetModel()
+            self._changed()
+
     def remove_finished(self) -> None:
         """Drop every finished job from the list."""
         keep = [j for j in self.jobs if j.state in ACTIVE]
@@ -238,9 +333,13 @@ class JobQueue(RowsModel):
     # -- internals --------------------------------------------------------------------------
 
     def _reset(self, job: Job) -> None:
-        self._set(job, state="queued", progress=0.0, message="")
+        self._set(job, state="queued", progress=0.0, message="", started=0.0, finished=0.0)
 
     def _set(self, job: Job, *, save: bool = True, **changes: Any) -> None:
+        if job.state in ACTIVE and changes.get("state") in FINISHED:
+            job.finished = time.time()
+            if changes["state"] == "failed":
+                self.unseen_failures += 1
         for key, value in changes.items():
             setattr(job, key, value)
         job.updated = time.time()
@@ -260,11 +359,12 @@ class JobQueue(RowsModel):
         job = next((j for j in self.jobs if j.state == "queued"), None)
         if job is None:
             return
-        self._set(job, state="running", progress=0.0, message="")
+        self._set(job, state="running", progress=0.0, message="", started=time.time(), finished=0.0)
+        self._tick.start()
         if job.kind == "annotate" and job.item_id is not None:
             self.runner.submit_annotation(job.id, job.item_id)
         else:
-            self.runner.submit(job.id, Path(job.path))
+            self.runner.submit(job.id, Path(job.path), job.model)
 
     def _on_update(self, update: IngestUpdate) -> None:
         job = self.job(update.job_id)
@@ -275,13 +375,18 @@ class JobQueue(RowsModel):
             self._set(job, save=False, item_id=update.item_id, progress=0.0)
             self.library_changed.emit()
         elif kind == "progress":
-            self._set(job, save=False, progress=update.fraction)
+            self._set(
+                job, save=False, progress=update.fraction, duration=update.duration or job.duration
+            )
         elif kind == "done" and job.kind == "annotate":
             self._set(job, state="done", progress=1.0, message=update.message or "Tagged")
             self.library_changed.emit()
         elif kind == "done":
             lang = f"Language: {update.message}" if update.message else ""
-            self._set(job, state="done", progress=1.0, item_id=update.item_id, message=lang)
+            duration = update.duration or job.duration
+            self._set(job, state="done", progress=1.0, duration=duration, item_id=update.item_id)
+            timing = job.timing_text()
+            self._set(job, message=" · ".join(t for t in (lang, timing) if t))
             self.library_changed.emit()
             if self.auto_annotate and update.item_id is not None:
                 self.enqueue_annotation([(update.item_id, Path(job.path).stem)])

@@ -71,9 +71,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationDisplayName("MediaMind")
     settings = SettingsService(QSettings())
     directory = Path(args.library) if args.library else settings.library_dir
-    services = Services.open(directory or default_library_dir(), settings)
+    directory = directory or default_library_dir()
+    instance = None
+    if not args.smoke:
+        from app.instance import InstanceServer, hand_over
+
+        # One window per library: a second start gives its files to the first and exits.
+        paths = [Path(p) for p in args.import_paths]
+        if hand_over(directory, paths):
+            sys.stderr.write(
+                f"mediamind gui: MediaMind is already open on {directory}; "
+                + (f"handed it {len(paths)} path(s) to import.\n" if paths else "raised it.\n")
+            )
+            return 0
+        instance = InstanceServer(directory)
+        instance.listen()
+    services = Services.open(directory, settings)
     theme.apply(app, settings.dark)
     window = MainWindow(services, autostart_jobs=not args.smoke)
+    if instance is not None:
+        instance.setParent(window)
+        instance.import_requested.connect(window.library_view.import_paths)
+        instance.activated.connect(window.bring_to_front)
 
     failures: list[UserMessage] = []
     if args.smoke:
@@ -93,8 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             lambda: fail(UserMessage("The window did not finish loading within 60 s.")),
         )
 
-    # Ctrl-C in the terminal closes the window cleanly; the timer lets Python see the signal.
-    signal.signal(signal.SIGINT, lambda *_: window.close())
+    # Ctrl-C in the terminal, SIGTERM (logout, kill, systemd) and SIGHUP close the window
+    # cleanly, which ends the engine processes; the timer lets Python see the signal.
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # SIGHUP: not on Windows
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            signal.signal(signum, lambda *_: window.close())
     tick = QTimer(window)
     tick.timeout.connect(lambda: None)
     tick.start(250)
@@ -105,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the Jobs view; later starts find every file unchanged.
         window.library_view.import_paths([Path(p) for p in args.import_paths])
     code = app.exec()
+    if instance is not None:
+        instance.close()
     window.shutdown()
     window.deleteLater()
     if failures:

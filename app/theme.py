@@ -95,6 +95,9 @@ def stylesheet(dark: bool) -> str:
         background: transparent;
     }}
     QPushButton#chip:hover {{ background: {ACCENT}; color: white; }}
+    QFrame#nowPlaying {{
+        border: 1px solid {card_border}; border-radius: 8px; background: {card};
+    }}
     QFrame#card {{ border: 1px solid {card_border}; border-radius: 8px; background: {card}; }}
     QFrame#card:hover {{ border: 1px solid {ACCENT}; }}
     QLabel#cardTitle {{ font-weight: 600; }}

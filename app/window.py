@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -24,14 +25,18 @@ from PySide6.QtWidgets import (
 from app import theme
 from app.jobs import FolderWatcher, JobQueue
 from app.services import Services, UserMessage, preload_engine_modules
+from app.services.settings import demo_media_dir
+from app.services.speakers import SpeakersService
 from app.views.ask import AskView
 from app.views.home import HomeView
 from app.views.jobs import JobsView
 from app.views.library import LibraryView
-from app.views.player import PlayerView
+from app.views.player import NowPlayingBar, PlayerView
 from app.views.review import ReviewView
 from app.views.search import SearchView
 from app.views.settings import SettingsView
+from app.views.speakers import SpeakersView
+from app.views.welcome import WelcomeStrip
 from app.workers import AskRunner, ErrorNotifier, IngestRunner, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -73,7 +78,17 @@ class MainWindow(QMainWindow):
     first_paint = Signal()
     ready = Signal()  # painted once and the library's first data load has arrived
 
-    VIEWS = ("Home", "Library", "Search", "Ask", "Player", "Review", "Jobs", "Settings")
+    VIEWS = (
+        "Home",
+        "Library",
+        "Search",
+        "Ask",
+        "Player",
+        "Review",
+        "Speakers",
+        "Jobs",
+        "Settings",
+    )
 
     def __init__(self, services: Services, autostart_jobs: bool = True) -> None:
         super().__init__()
@@ -98,9 +113,11 @@ class MainWindow(QMainWindow):
         self.home_view = HomeView(services.home, self.pool)
         self.library_view = LibraryView(services.library, self.pool)
         self.search_view = SearchView(services.search, self.pool)
-        self.ask_view = AskView(self.ask_runner, self.notifier)
+        self.ask_view = AskView(self.ask_runner, self.notifier, services.ask, self.pool)
         self.player_view = PlayerView(services.library, self.notifier)
         self.review_view = ReviewView(services.review, self.pool)
+        self.speakers_service = SpeakersService(services.directory)
+        self.speakers_view = SpeakersView(self.speakers_service, self.pool)
         self.jobs_view = JobsView(self.jobs)
         self.settings_view = SettingsView(services.settings, services.directory, self.pool)
         self.views: list[QWidget] = [
@@ -110,6 +127,7 @@ class MainWindow(QMainWindow):
             self.ask_view,
             self.player_view,
             self.review_view,
+            self.speakers_view,
             self.jobs_view,
             self.settings_view,
         ]
@@ -125,16 +143,22 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(view)
         self.sidebar.currentRowChanged.connect(self._on_view_changed)
         self.banner = ErrorBanner()
+        self.demo_dir = demo_media_dir()
+        self.welcome = WelcomeStrip(self.demo_dir is not None)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(12, 10, 12, 6)
         right_layout.addWidget(self.banner)
+        right_layout.addWidget(self.welcome)
         right_layout.addWidget(self.stack, 1)
+        self.now_playing = NowPlayingBar(self.player_view)  # audio going on in another view
+        self.now_playing.open_requested.connect(lambda: self.show_view("Player"))
+        right_layout.addWidget(self.now_playing)
         central = QWidget()
         row = QHBoxLayout(central)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
-        side = QFrame()
+        side = self.side = QFrame()
         side.setObjectName("side")
         side.setFixedWidth(180)
         side_layout = QVBoxLayout(side)
@@ -148,6 +172,8 @@ class MainWindow(QMainWindow):
         row.addWidget(right, 1)
         self.setCentralWidget(central)
         self.status_label = QLabel()
+        # A long library path must not hold the window wider than the screen (800×600).
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(self.status_label, 1)
         privacy = QLabel("Offline: nothing leaves this machine")
         privacy.setObjectName("muted")
@@ -159,7 +185,7 @@ class MainWindow(QMainWindow):
         self._refresh.timeout.connect(self.library_view.reload)
         self._build_actions()
         self._connect()
-        self.show_view("Library")
+        self.show_view("Home")
         self.watcher.set_folders(services.settings.watched_folders, scan=False)
         self.installEventFilter(self)
         # The first data load starts right away, in a worker; models load only on demand.
@@ -207,18 +233,27 @@ class MainWindow(QMainWindow):
         self.library_view.open_requested.connect(lambda mid: self.open_at(mid, 0.0))
         self.library_view.watch_requested.connect(self.settings_view.add_watched)
         self.library_view.annotate_requested.connect(self.jobs.enqueue_annotation)
+        self.library_view.retranscribe_requested.connect(self.jobs.enqueue)
+        self.library_view.items_changed.connect(self.home_view.mark_stale)
+        self.library_view.items_removed.connect(self.jobs.forget)
         self.library_view.loaded.connect(self._on_loaded)
         self.search_view.play_requested.connect(self.open_at)
         self.ask_view.play_requested.connect(self.open_at)
+        self.ask_view.add_media_requested.connect(self._add_files)
         self.home_view.play_requested.connect(self.open_at)
         self.review_view.play_requested.connect(self.open_at)
+        self.review_view.tag_all_requested.connect(self.library_view.annotate_all)
         self.player_view.watch_event.connect(self._record_watch)
+        self.player_view.fullscreen_changed.connect(self._player_fullscreen)
         self.jobs.library_changed.connect(self.home_view.mark_stale)
         self.jobs_view.open_requested.connect(lambda mid: self.open_at(mid, 0.0))
         self.jobs.library_changed.connect(self._refresh.start)
         self.jobs.counts_changed.connect(self._jobs_count)
         self.settings_view.dark_changed.connect(self.set_dark)
         self.settings_view.watched_changed.connect(self.watcher.set_folders)
+        self.welcome.demo_requested.connect(self.try_demo)
+        self.welcome.add_requested.connect(self._add_files)
+        self.welcome.dismissed.connect(self._welcome_dismissed)
         self.watcher.scanned.connect(
             lambda n: n and self.statusBar().showMessage(f"Watched folders: {n} files queued", 5000)
         )
@@ -241,12 +276,38 @@ class MainWindow(QMainWindow):
     def _on_view_changed(self, index: int) -> None:
         self.stack.setCurrentIndex(index)
         widget = self.stack.currentWidget()
+        self.now_playing.set_player_shown(widget is self.player_view)
         if widget is self.home_view:
-            self.home_view.reload_if_stale()
+            self._load_home()
         elif widget is self.ask_view and not self._closed:
             self.ask_view.warm()
         elif widget is self.review_view:
             self.review_view.reload_once()
+        elif widget is self.speakers_view and not self._closed:
+            self.speakers_view.reload()
+
+    def _load_home(self) -> None:
+        # Home's rows need the recommender's models: none are loaded for an empty library
+        # (nor before the library's first load), so a first start stays light.
+        if not self._loaded:
+            return
+        if self.library_view.model.items:
+            self.home_view.reload_if_stale()
+        else:
+            self.home_view.placeholder.setText(
+                "Nothing to watch yet. Add recordings in Library, or try the demo library."
+            )
+
+    def bring_to_front(self) -> None:
+        """Show the window on top (another ``mediamind gui`` on this library was started)."""
+        if self.isMinimized():
+            self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def _player_fullscreen(self, on: bool) -> None:
+        for widget in (self.side, self.menuBar(), self.statusBar()):
+            widget.setVisible(not on)
 
     def current_view(self) -> QWidget:
         """The view on screen."""
@@ -284,6 +345,17 @@ class MainWindow(QMainWindow):
         self.show_view("Library")
         self.library_view.add_folder()
 
+    def try_demo(self) -> None:
+        """Import the bundled demo library (the first-start offer); progress shows in Jobs."""
+        self.welcome.hide()
+        if self.demo_dir is not None:
+            self.library_view.import_paths([self.demo_dir])
+            self.show_view("Jobs")
+
+    def _welcome_dismissed(self) -> None:
+        self.services.settings.welcome_dismissed = True
+        self.services.settings.sync()
+
     def _queue_files(self, files: list[Path]) -> None:
         queued = self.jobs.enqueue(files)
         if queued:
@@ -293,14 +365,23 @@ class MainWindow(QMainWindow):
 
     def _jobs_count(self, active: int) -> None:
         jobs = self.sidebar.item(self.VIEWS.index("Jobs"))
-        jobs.setText(f"Jobs ({active})" if active else "Jobs")
+        jobs.setText(self.jobs.nav_label())  # "Jobs (2)", with a ⚠ badge for new failures
+        failures = self.jobs.unseen_failures
+        key = f"Jobs (Ctrl+{self.VIEWS.index('Jobs') + 1})"
+        jobs.setToolTip(f"{key}: {failures} failed" if failures else key)
+        if active:
+            self.welcome.hide()
 
     def _on_loaded(self) -> None:
         items = self.library_view.model.items
         self.status_label.setText(f"{self.services.directory}  ·  {len(items)} items")
+        empty = not items and self.jobs.rowCount() == 0
+        self.welcome.setVisible(empty and not self.services.settings.welcome_dismissed)
         if not self._loaded:
             self._loaded = True
             self._maybe_ready()
+        if self.current_view() is self.home_view:
+            self._load_home()
 
     def _record_watch(self, media_id: int, kind: str, position: float) -> None:
         """Send a player event to the watch log (in a worker; inline while shutting down)."""
@@ -358,6 +439,7 @@ class MainWindow(QMainWindow):
         self.pool.shutdown()
         self.services.settings.sync()
         self.services.close()
+        self.speakers_service.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Shut everything down before the window closes."""

@@ -333,9 +333,9 @@ class IngestRunner(ProcessRunner):
     def _make_update(self, job_id: str, kind: str, message: str = "", fix: str = "") -> Any:
         return IngestUpdate(job_id, kind, message=message, fix=fix or None)
 
-    def submit(self, job_id: str, path: Path) -> None:
-        """Start ingesting a file (the runner must be idle)."""
-        self._run(job_id, self.service.task(job_id, path))
+    def submit(self, job_id: str, path: Path, model: str = "") -> None:
+        """Start ingesting a file (the runner must be idle); ``model`` overrides Settings'."""
+        self._run(job_id, self.service.task(job_id, path, model))
 
     def submit_annotation(self, job_id: str, item_id: int) -> None:
         """Start tagging a library item (the runner must be idle)."""

@@ -21,6 +21,12 @@ politics -> News & Politics, sport -> Sports, tech -> Technology.
 * Throughput: items/min of the full pipeline on the subset; a real 30-minute transcript (a
   qmsum meeting, re-timed at 2.5 words/s, ~60 chunks) annotated end to end, against the
   embedding-only pipeline on the same item as the named peer.
+
+``--part corpora|moods|entities`` runs the issue 22 measurements instead (docs/annotation.md):
+zero-shot topics on BBC, BBC short items and Spoken-SQuAD (hand labels in ``labels/``, a dev
+half and a test half) against the previous classifier (``annotation_peer.py``) in the same
+run, with learning curves; mood agreement and distribution on 31 hand-labelled items; entity
+type accuracy on 200 hand-labelled names.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import argparse
 import json
 import os
 import random
+import re
 import statistics
 import time
 import zipfile
@@ -63,12 +70,69 @@ GOLD_CLASSES = tuple(LABELS.values())
 
 @dataclass(frozen=True)
 class Article:
-    """One BBC article: its key in the library, title, paragraphs and gold label."""
+    """One labelled text: its key in the library, title, paragraphs and gold label.
+
+    ``also`` are other labels that count as right (hand labels where two topics are a
+    defensible first choice; credited to ``label``).
+    """
 
     key: str
     title: str
     paragraphs: tuple[str, ...]
     label: str
+    also: tuple[str, ...] = ()
+
+
+LABELS_DIR = Path(__file__).resolve().parent / "labels"
+
+
+def read_spoken_squad(path: Path) -> tuple[list[Article], list[Article], list[str]]:
+    """Spoken-SQuAD's test articles with the hand labels of ``labels/spoken_squad_topics.json``.
+
+    Returns:
+        The labelled articles (all paragraphs of one article as one item), the same articles'
+        paragraphs as items of their own (ASR text of ~40-60 s of speech each, labelled with
+        their article's topic), and the titles left out because no topic fits them.
+    """
+    labels = json.loads((LABELS_DIR / "spoken_squad_topics.json").read_text())["labels"]
+    data = json.loads(path.read_text())["data"]
+    articles, paragraphs, unlabelled = [], [], []
+    for a in data:
+        title = a["title"]
+        gold = labels[title]
+        if gold["label"] is None:
+            unlabelled.append(title)
+            continue
+        texts = tuple(" ".join(p["context"].split()) for p in a["paragraphs"])
+        also = tuple(gold["also"])
+        articles.append(Article(f"transcript:ssq/{title}", title, texts, gold["label"], also))
+        paragraphs += [
+            Article(f"transcript:ssq/{title}/{k}", f"{title} {k}", (t,), gold["label"], also)
+            for k, t in enumerate(texts)
+        ]
+    return articles, paragraphs, unlabelled
+
+
+def short_items(articles: Sequence[Article]) -> list[Article]:
+    """Each article as a short item: its headline and its first sentence (one or two lines)."""
+    out = []
+    for a in articles:
+        first = a.paragraphs[0] if a.paragraphs else ""
+        sentence = re.split(r"(?<=[.!?])\s+", first, maxsplit=1)[0]
+        out.append(
+            Article(
+                a.key.replace("transcript:", "transcript:short/"),
+                a.title,
+                (f"{a.title}. {sentence}",),
+                a.label,
+            )
+        )
+    return out
+
+
+def lenient(articles: Sequence[Article], pred: Sequence[str]) -> list[str]:
+    """Predictions with an ``also`` label credited to the item's first label."""
+    return [a.label if p in a.also else p for a, p in zip(articles, pred, strict=True)]
 
 
 def read_bbc(path: Path) -> list[Article]:
@@ -329,6 +393,270 @@ def long_item(lib: Library, words_target: int = 4500) -> dict[str, Any]:
     return out
 
 
+# -- issue 22: several corpora, the peer, moods, entity types --------------------------------
+
+
+def stratified(
+    articles: Sequence[Article], idx: Sequence[int], per_class: int, seed: int
+) -> list[int]:
+    """``per_class`` indices of each gold label among ``idx`` (all when fewer), seeded."""
+    rng = random.Random(seed)
+    out: list[int] = []
+    for label in sorted({articles[i].label for i in idx}):
+        pool = [i for i in idx if articles[i].label == label]
+        out += rng.sample(pool, min(per_class, len(pool)))
+    return sorted(out)
+
+
+def topic_spaces(encoder: Any) -> dict[str, classify.LabelSpace]:
+    """The named peer (descriptions and scoring before issue 22) and the current classifier."""
+    from bench.annotation_peer import PEER_TOPIC_DESCRIPTIONS
+
+    return {
+        "peer": classify.LabelSpace(PEER_TOPIC_DESCRIPTIONS, encoder, centered=False),
+        "current": classify.label_space("topic", encoder),
+    }
+
+
+def corpus_scores(
+    name: str, articles: Sequence[Article], vectors: np.ndarray, encoder: Any
+) -> dict[str, Any]:
+    """Zero-shot macro-F1 (lenient to ``also``; over the corpus's gold classes) per classifier."""
+    gold = [a.label for a in articles]
+    classes = sorted(set(gold))
+    out: dict[str, Any] = {"corpus": name, "items": len(articles), "classes": len(classes)}
+    for key, space in topic_spaces(encoder).items():
+        pred = lenient(articles, top_labels(space.scores(vectors)))
+        out[f"{key}_macro_f1"] = round(macro_f1(gold, pred, classes), 4)
+        out[f"{key}_accuracy"] = round(
+            float(np.mean([g == p for g, p in zip(gold, pred, strict=True)])), 4
+        )
+        out[f"{key}_predicted"] = dict(Counter(pred).most_common(6))
+    return out
+
+
+def split_learning_curve(
+    articles: Sequence[Article],
+    vectors: np.ndarray,
+    train_pool: Sequence[int],
+    held: Sequence[int],
+    sizes: Sequence[int],
+    seeds: Sequence[int],
+    encoder: Any,
+) -> dict[str, Any]:
+    """Macro-F1 on ``held`` (less the reviewed items) after N simulated reviews from ``train_pool``.
+
+    Two designs for Spoken-SQuAD's paragraphs: *same library* (reviews and scoring both among
+    the test-half articles' paragraphs, never scoring a reviewed one: a user reviewing part of
+    their library), and *other articles* (reviews from the dev half only, scored on the test
+    half: topics nobody reviewed).
+    """
+    space = classify.label_space("topic", encoder)
+    base = space.scores(vectors) / classify.TOPIC_CALIBRATION.temperature
+    zero = [0.0] * len(TOPICS)
+    gold = [a.label for a in articles]
+
+    def f1(rows: list[int], logits: np.ndarray) -> float:
+        g = [gold[i] for i in rows]
+        pred = lenient([articles[i] for i in rows], top_labels(logits))
+        return macro_f1(g, pred, sorted(set(g)))
+
+    out: dict[str, Any] = {"zero_shot": f1(list(held), base[list(held)])}
+    for n in sizes:
+        f1s, zs = [], []
+        for seed in seeds:
+            train = random.Random(seed).sample(list(train_pool), min(n, len(train_pool)))
+            rows = sorted(set(held) - set(train))  # never scored on its own reviews
+            head = fit_head([(vectors[i], zero, [gold[i]]) for i in train], encoder)
+            f1s.append(f1(rows, base[rows] + (head.logits(vectors[rows]) if head else 0.0)))
+            zs.append(f1(rows, base[rows]))
+        out[str(n)] = {
+            "median": statistics.median(f1s),
+            "min": min(f1s),
+            "zero_shot_same_items_median": statistics.median(zs),
+            "seeds": len(seeds),
+        }
+    return out
+
+
+def ssq_halves(articles: Sequence[Article]) -> tuple[list[int], list[int]]:
+    """Indices of the dev half (even positions of the sorted titles) and the test half."""
+    titles = sorted({a.key.split("/")[1] for a in articles})
+    dev_titles = set(titles[0::2])
+    dev = [i for i, a in enumerate(articles) if a.key.split("/")[1] in dev_titles]
+    test = [i for i, a in enumerate(articles) if a.key.split("/")[1] not in dev_titles]
+    return dev, test
+
+
+def corpora_benchmark(args: argparse.Namespace, encoder: Any) -> dict[str, Any]:
+    """Zero-shot topics on BBC (dev/test), BBC short items, Spoken-SQuAD articles and paragraphs."""
+    bbc = read_bbc(shared_data("topics", "bbc_news", "bbc-fulltext.zip"))
+    dev, test = split(bbc)
+    test_sub = (
+        stratified(bbc, test, args.bbc_test_per_class, 11) if args.bbc_test_per_class else test
+    )
+    ssq_articles, ssq_paragraphs, unlabelled = read_spoken_squad(
+        shared_data("retrieval", "spoken_squad", "spoken_test-v1.1.json")
+    )
+    rng = random.Random(12)
+    by_article: dict[str, list[Article]] = defaultdict(list)
+    for p in ssq_paragraphs:
+        by_article[p.key.split("/")[1]].append(p)
+    ssq_sample = [
+        x
+        for k in sorted(by_article)
+        for x in rng.sample(by_article[k], min(args.ssq_paragraphs_per_article, len(by_article[k])))
+    ]
+    a_dev, a_test = ssq_halves(ssq_articles)
+    p_dev, p_test = ssq_halves(ssq_sample)
+    corpora = {
+        "bbc_dev (tuning)": [bbc[i] for i in dev],
+        "bbc_test": [bbc[i] for i in test_sub],
+        "bbc_short_test (headline + first sentence)": short_items([bbc[i] for i in test_sub]),
+        "spoken_squad_articles_dev_half (tuning)": [ssq_articles[i] for i in a_dev],
+        "spoken_squad_articles_test_half": [ssq_articles[i] for i in a_test],
+        "spoken_squad_paragraphs_dev_half (tuning)": [ssq_sample[i] for i in p_dev],
+        "spoken_squad_paragraphs_test_half": [ssq_sample[i] for i in p_test],
+    }
+    results: dict[str, Any] = {"spoken_squad_unlabelled": unlabelled, "corpora": []}
+    cached: dict[str, tuple[list[Article], np.ndarray]] = {}
+    for name, arts in corpora.items():
+        directory = args.library.parent / ("library-" + name.split()[0].split("_")[0])
+        ids = load_library(list(arts), directory)
+        lib = Library(directory)
+        ann = Annotator(lib, settings=AnnotateSettings(use_llm=False), use_reviews=False)
+        t0 = time.perf_counter()
+        vectors, _ = item_vectors(ann, [ids[a.key] for a in arts])
+        lib.close()
+        row = corpus_scores(name, arts, vectors, encoder)
+        row["seconds"] = round(time.perf_counter() - t0, 1)
+        row["loadavg"] = os.getloadavg()
+        results["corpora"].append(row)
+        print(json.dumps(row), flush=True)
+        cached[name] = (list(arts), vectors)
+    arts, vectors = cached["bbc_test"]
+    results["learning_curve_bbc_test"] = learning_curve(
+        vectors, [a.label for a in arts], (25, 50, 100), range(args.seeds), encoder
+    )
+    dev_arts, dev_vec = cached["spoken_squad_paragraphs_dev_half (tuning)"]
+    test_arts, test_vec = cached["spoken_squad_paragraphs_test_half"]
+    both = dev_arts + test_arts
+    test_rows = range(len(dev_arts), len(both))
+    results["learning_curve_spoken_squad_test_half_same_library"] = split_learning_curve(
+        both,
+        np.concatenate([dev_vec, test_vec]),
+        test_rows,
+        test_rows,
+        (25, 50, 100),
+        range(args.seeds),
+        encoder,
+    )
+    results["learning_curve_spoken_squad_test_half_reviews_of_other_articles"] = (
+        split_learning_curve(
+            both,
+            np.concatenate([dev_vec, test_vec]),
+            range(len(dev_arts)),
+            test_rows,
+            (25, 50, 100),
+            range(args.seeds),
+            encoder,
+        )
+    )
+    return results
+
+
+def mood_benchmark(args: argparse.Namespace, encoder: Any) -> dict[str, Any]:
+    """Mood distribution on a varied library and agreement with ``labels/moods.json``."""
+    from bench.annotation_peer import PEER_MOOD_DESCRIPTIONS
+    from bench.search import qmsum_segments
+
+    labels = json.loads((LABELS_DIR / "moods.json").read_text())["items"]
+    bbc = {
+        a.key.split("bbc/")[1]: a
+        for a in read_bbc(shared_data("topics", "bbc_news", "bbc-fulltext.zip"))
+    }
+    ssq, _, _ = read_spoken_squad(shared_data("retrieval", "spoken_squad", "spoken_test-v1.1.json"))
+    ssq_by = {a.title: a for a in ssq}
+    items: list[Article] = []
+    for x in labels:
+        if x["source"] == "bbc":
+            a = bbc[x["key"]]
+        elif x["source"] == "ssq":
+            a = ssq_by[x["key"]]
+        elif x["source"] == "qmsum":
+            turns = json.loads(shared_data("retrieval", "qmsum", f"{x['key']}.json").read_text())
+            paras, words = [], 0
+            for seg in qmsum_segments(turns["meeting_transcripts"]):
+                if seg.text and words < 4500:
+                    paras.append(seg.text)
+                    words += len(seg.text.split())
+            a = Article(f"transcript:qmsum/{x['key']}-4500w", x["key"], tuple(paras), "")
+        else:
+            lines = (REPO / "demo" / "scripts" / f"{x['key']}.txt").read_text().splitlines()
+            paras = tuple(t for t in lines if t.strip() and not t.startswith(("#", "[")))
+            a = Article(f"transcript:demo/{x['key']}", x["key"], paras, "")
+        items.append(Article(a.key, a.title, a.paragraphs, x["mood"], tuple(x["also"])))
+    directory = args.library.parent / "library-moods"
+    ids = load_library(items, directory)
+    lib = Library(directory)
+    ann = Annotator(lib, settings=AnnotateSettings(use_llm=False), use_reviews=False)
+    vectors, _ = item_vectors(ann, [ids[a.key] for a in items])
+    lib.close()
+    spaces = {
+        "peer": classify.LabelSpace(PEER_MOOD_DESCRIPTIONS, encoder, centered=False),
+        "current": classify.label_space("mood", encoder),
+    }
+    out: dict[str, Any] = {"items": len(items)}
+    for name, space in spaces.items():
+        pred = [MOODS[int(j)] for j in np.argmax(space.scores(vectors), axis=1)]
+        exact = np.mean([p == a.label for p, a in zip(pred, items, strict=True)])
+        accept = np.mean([p == a.label or p in a.also for p, a in zip(pred, items, strict=True)])
+        dist = Counter(pred)
+        out[name] = {
+            "agreement_exact": round(float(exact), 3),
+            "agreement_accepting_also": round(float(accept), 3),
+            "distribution": dict(dist.most_common()),
+            "largest_share": round(max(dist.values()) / len(pred), 3),
+            "per_item": {a.title: p for a, p in zip(items, pred, strict=True)},
+        }
+    out["gold_distribution"] = dict(Counter(a.label for a in items).most_common())
+    return out
+
+
+def entity_benchmark() -> dict[str, Any]:
+    """Type accuracy of the context rules on the names of ``labels/entity_types.json``."""
+    from core.annotate import entities
+
+    data = json.loads((LABELS_DIR / "entity_types.json").read_text())
+    bbc = {a.key: a for a in read_bbc(shared_data("topics", "bbc_news", "bbc-fulltext.zip"))}
+    out: dict[str, Any] = {}
+    for sample in ("dev", "test"):
+        kept = right = typed_gold = typed_kept = 0
+        errors = []
+        for key, names in data[sample].items():
+            text = "\n".join(bbc[key].paragraphs)
+            types = entities.type_entities(list(names), text)
+            for name, gold in names.items():
+                typed_gold += gold is not None
+                t = types[name]
+                if t is None:
+                    continue
+                kept += 1
+                typed_kept += gold is not None
+                if t.type == gold:
+                    right += 1
+                else:
+                    errors.append(f"{name}: {t.type} ({t.cue}), gold {gold}")
+        out[sample] = {
+            "names": sum(len(v) for v in data[sample].values()),
+            "kept": kept,
+            "accuracy_of_kept": round(right / kept, 3) if kept else None,
+            "kept_of_typable": f"{typed_kept}/{typed_gold}",
+            "errors": errors,
+        }
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true")
@@ -345,7 +673,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--fit", action="store_true", help="fit the temperature on dev and print it"
     )
     parser.add_argument("--library", type=Path, default=CACHE / "library")
+    parser.add_argument(
+        "--part",
+        choices=("all", "corpora", "moods", "entities"),
+        default="all",
+        help="corpora: zero-shot topics on every corpus against the peer; moods; entities; "
+        "all: the original BBC/LLM/long-item benchmark",
+    )
+    parser.add_argument(
+        "--bbc-test-per-class", type=int, default=0, help="BBC test items per class (0: all)"
+    )
+    parser.add_argument("--ssq-paragraphs-per-article", type=int, default=16)
     args = parser.parse_args(argv)
+    if args.part != "all":
+        from core.search import default_encoder
+
+        encoder = default_encoder()
+        part: dict[str, Any] = {
+            "machine": f"{os.cpu_count()} cores",
+            "loadavg_start": os.getloadavg(),
+        }
+        if args.part == "corpora":
+            part.update(corpora_benchmark(args, encoder))
+        elif args.part == "moods":
+            part.update(mood_benchmark(args, encoder))
+        else:
+            part.update(entity_benchmark())
+        part["loadavg_end"] = os.getloadavg()
+        CACHE.mkdir(parents=True, exist_ok=True)
+        (CACHE / f"results-{args.part}.json").write_text(json.dumps(part, indent=2, default=str))
+        print(json.dumps(part, indent=2, default=str))
+        return 0
     zip_path = shared_data("topics", "bbc_news", "bbc-fulltext.zip")
     if not zip_path.is_file():
         print(f"evaluation data {zip_path} is absent; nothing to do")

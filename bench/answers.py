@@ -376,8 +376,8 @@ def _make_demo() -> Any:
 class ScriptClock:
     """Where each character of a demo item's script is spoken, from its synthesis.
 
-    ``demo/make_demo.py`` speaks one sentence per espeak-ng call and joins them with fixed
-    pauses, so each sentence's start and end in the demo file are known exactly; inside a
+    ``demo/make_demo.py`` speaks one sentence at a time and joins them with fixed pauses, and
+    records each sentence's start and end in the demo file (``demo/timings.json``); inside a
     sentence, time is interpolated by character.
     """
 
@@ -410,16 +410,9 @@ class ScriptClock:
 
 
 def demo_clocks(stems: set[str]) -> dict[str, ScriptClock]:
-    """Each demo item's script timed by synthesising it again (deterministic)."""
+    """Each demo item's script timed as its file was written (``demo/timings.json``)."""
     md = _make_demo()
-    items = {i.stem: i for i in md.ITEMS}
-    clocks: dict[str, ScriptClock] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for stem in sorted(stems):
-            sentences = md.parse_script(DEMO_DIR / "scripts" / f"{stem}.txt")
-            md.render_speech(items[stem], sentences, Path(tmp))
-            clocks[stem] = ScriptClock(sentences)
-    return clocks
+    return {stem: ScriptClock(md.load_timings(stem)) for stem in sorted(stems)}
 
 
 def load_demo_library(lib: Library) -> dict[int, str]:

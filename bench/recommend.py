@@ -13,7 +13,12 @@ app recommender (``core/data/recsys/shipped-app``, int8, 1 thread):
 * ``encoder_only_200``: ``Recommender.encode_state`` on the same 200 viewings;
 * ``rank``: score all N items with the cached state (scorer graph) and take the top 10;
 * ``home``: a full ``Recommendations.home()`` request with the cached state (event-log queries,
-  scoring, rows and reasons).
+  scoring, rows and reasons);
+* ``home_rules``: the same request with the rows built by the rules before issue 22
+  (:mod:`bench.home_rules`), the peer of ``home`` in the same run (same library, state, scores).
+
+Every timing reports wall-clock p50 / p95 / p99 and the calling thread's CPU time. The Home target
+(issue 22): ``home`` p95 <= 100 ms on a 5,000-item library (``--sizes 5000``).
 """
 
 from __future__ import annotations
@@ -29,14 +34,45 @@ from typing import Any
 
 import numpy as np
 
+from bench.home_rules import RulesRowBuilder
 from core.recommend import events as ev
-from core.recommend.home import CONTENT_DIM, TAGS_STAMP_KEY, Recommendations, tags_stamp
+from core.recommend.home import (
+    AFFINITY_WEIGHT,
+    CONTENT_DIM,
+    TAGS_STAMP_KEY,
+    Recommendations,
+    Request,
+    content_affinity,
+    tags_stamp,
+)
+from core.recommend.home.service import _one_blas_thread, intent_values
 from core.recommend.scorer import HistoryEvent
 from core.store import Library, utcnow
 from core.taxonomy import TOPICS
-from models.recsys.bench import time_call
 
 N_VIEWS = 200
+
+
+def time_call(fn: Any, repeats: int, warmup: int = 10) -> dict[str, float]:
+    """Wall-clock and calling-thread CPU p50 / p95 / p99 (ms) of ``fn()``."""
+    import time
+
+    for _ in range(warmup):
+        fn()
+    wall = np.empty(repeats)
+    cpu = np.empty(repeats)
+    for i in range(repeats):
+        c0, t0 = time.thread_time(), time.perf_counter()
+        fn()
+        wall[i] = (time.perf_counter() - t0) * 1000.0
+        cpu[i] = (time.thread_time() - c0) * 1000.0
+    out = {}
+    for q in (50, 95, 99):
+        out[f"p{q}_ms"] = float(np.percentile(wall, q))
+        out[f"cpu_p{q}_ms"] = float(np.percentile(cpu, q))
+    return out
+
+
 START = int(datetime(2024, 5, 1, 18, 0, tzinfo=UTC).timestamp())
 
 
@@ -86,6 +122,30 @@ def build_library(directory: Path, n_items: int, seed: int = 0) -> Library:
     return lib
 
 
+def time_calls(fns: dict[str, Any], repeats: int, warmup: int = 5) -> dict[str, dict[str, float]]:
+    """:func:`time_call` of several functions, called in turn within each repeat."""
+    import time
+
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    wall = {k: np.empty(repeats) for k in fns}
+    cpu = {k: np.empty(repeats) for k in fns}
+    for i in range(repeats):
+        for k, fn in fns.items():
+            c0, t0 = time.thread_time(), time.perf_counter()
+            fn()
+            wall[k][i] = (time.perf_counter() - t0) * 1000.0
+            cpu[k][i] = (time.thread_time() - c0) * 1000.0
+    out: dict[str, dict[str, float]] = {}
+    for k in fns:
+        out[k] = {}
+        for q in (50, 95, 99):
+            out[k][f"p{q}_ms"] = float(np.percentile(wall[k], q))
+            out[k][f"cpu_p{q}_ms"] = float(np.percentile(cpu[k], q))
+    return out
+
+
 def bench_size(n_items: int, repeats: int) -> dict[str, Any]:
     """All measurements for one library size."""
     with tempfile.TemporaryDirectory(prefix="mm-bench-recommend-") as tmp:
@@ -132,7 +192,28 @@ def bench_size(n_items: int, repeats: int) -> dict[str, Any]:
         at = datetime.fromtimestamp(clock[0] + 60, UTC)
         result = recs.home(at)
         assert result.state_cached and result.rows
-        out["home"] = time_call(lambda: recs.home(at), repeats, warmup=5)
+
+        def home_rules() -> object:
+            with _one_blas_thread():  # as Recommendations.home
+                return _home_rules()
+
+        def _home_rules() -> object:
+            # Recommendations._home with the old row builder (same queries, state and scores).
+            items = recs.items()
+            st, _ = recs.state(items)
+            assert st is not None
+            scores = rec.score_representations(st, recs.representations(items)).astype(np.float64)
+            idx = items.index()
+            seen = [v for v in ev.views(lib) if v.media_id in idx]
+            scores += AFFINITY_WEIGHT * content_affinity(
+                items.content, [idx[v.media_id] for v in seen], [v.engagement for v in seen]
+            )
+            request = Request(items, scores, intent_values(st), seen, ev.progress(lib), at, recs.tz)
+            return RulesRowBuilder(request, per_row=10).build(6)
+
+        # Interleaved (one of each per repeat): the machine's load changes under a long run.
+        both = time_calls({"home": lambda: recs.home(at), "home_rules": home_rules}, repeats)
+        out.update(both)
         out["rows"] = [r.title for r in result.rows]
         lib.close()
     return out
@@ -155,16 +236,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print("| items | state update (200 viewings) | encoder only | rank (score + top-10) | home |")
-    print("|---|---|---|---|---|")
-    wall_note = "(wall-clock p50 / p99 ms, 1 onnxruntime thread; CPU time of the calling thread:)"
+    keys = ("state_update_200", "encoder_only_200", "rank", "home", "home_rules")
+    print(
+        "| items | state update (200 viewings) | encoder only | rank (score + top-10) | home "
+        "| home, rules before issue 22 |"
+    )
+    print("|---|---|---|---|---|---|")
+    wall_note = "(wall-clock p50 / p95 / p99 ms, 1 onnxruntime thread; CPU time of the thread:)"
     for prefix, suffix in (("", ""), ("cpu_", " (CPU)")):
         if prefix:
             print(wall_note)
         for r in results["sizes"]:
             cells = [
-                f"{r[k][prefix + 'p50_ms']:.2f} / {r[k][prefix + 'p99_ms']:.2f}"
-                for k in ("state_update_200", "encoder_only_200", "rank", "home")
+                " / ".join(f"{r[k][prefix + f'p{q}_ms']:.2f}" for q in (50, 95, 99)) for k in keys
             ]
             print(f"| {r['items']:,}{suffix} | " + " | ".join(cells) + " |")
     print(f"load average {results['load_average_before']} -> {results['load_average_after']}")

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -28,33 +29,97 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 class Progress:
-    """A one-line progress bar on a terminal, or plain lines when stderr is not a terminal."""
+    """Ingest progress: a rich bar on a terminal; off a terminal only the lines that stay.
+
+    The bar of a file counts seconds of audio, so it shows the time left and the speed in
+    "x real time" (audio seconds per second of work); lines that stay (:meth:`line`) print
+    above it.
+    """
 
     def __init__(self, stream: TextIO = sys.stderr) -> None:
         self.stream = stream
         self.tty = stream.isatty()
-        self._open = False
+        self._bar: Any = None
+        self._task: Any = None
+        self._label = ""
 
-    def bar(self, label: str, fraction: float) -> None:
-        """Redraw the bar (terminals only)."""
-        if not self.tty:
-            return
-        width = 24
-        filled = round(width * max(0.0, min(1.0, fraction)))
+    def _start(self) -> Any:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            ProgressColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
+        from rich.text import Text
+
+        class RealTime(ProgressColumn):
+            """Seconds of audio done per second of work."""
+
+            def render(self, task: Any) -> Text:
+                speed = task.finished_speed or task.speed
+                if not task.fields.get("audio") or not speed:
+                    return Text("")
+                return Text(f"{speed:.1f}\u00d7 real time", style="progress.data.speed")
+
+        self._bar = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TextColumn("\u00b7"),
+            TimeRemainingColumn(),
+            TextColumn("left"),
+            RealTime(),
+            console=Console(file=self.stream),
+            transient=True,
+        )
+        self._bar.start()
+        return self._bar
+
+    def bar(self, label: str, fraction: float, duration: float = 0.0) -> None:
+        """Show how far the current step is (``duration``: seconds of audio, when known)."""
+        fraction = max(0.0, min(1.0, fraction))
         label = printable(label)
-        label = label if len(label) <= 48 else "…" + label[-47:]
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {label}")
-        self.stream.write("\x1b[K")
-        self.stream.flush()
-        self._open = True
+        label = label if len(label) <= 48 else "\u2026" + label[-47:]
+        if not self.tty:  # a log or a pipe: only the lines that stay, one per file
+            return
+        bar = self._bar or self._start()
+        total = duration if duration > 0 else 1.0
+        if self._task is None or label != self._label:
+            if self._task is not None:
+                bar.remove_task(self._task)
+            self._task = bar.add_task(label, total=total, audio=duration > 0)
+            self._label = label
+        bar.update(self._task, total=total, completed=fraction * total, audio=duration > 0)
 
     def line(self, text: str) -> None:
-        """Print a line that stays, clearing the bar first."""
-        if self._open:
-            self.stream.write("\r\x1b[K")
-            self._open = False
+        """Print a line that stays (above the bar on a terminal)."""
+        if self._bar is not None:
+            # The finished step's bar goes; the next step starts a new one.
+            self._bar.console.print(printable(text), markup=False, highlight=False)
+            self.close()
+            return
         self.stream.write(printable(text) + "\n")
         self.stream.flush()
+
+    def close(self) -> None:
+        """Remove the bar from the terminal."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+            self._task = None
+            self._label = ""
+
+
+def _speed(seconds: float, duration: float) -> str:
+    """The time and speed of a file of ``duration`` s done in ``seconds``: " in 12.3 s, 4.1x..."."""
+    if seconds <= 0 or duration <= 0:
+        return ""
+    return f" in {seconds:.1f} s, {duration / seconds:.1f}\u00d7 real time"
 
 
 def _library_dir(args: argparse.Namespace) -> Path:
@@ -92,29 +157,38 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             from core import cluster
 
             events = cluster.ingest(lib, args.paths, options, ray_options)
-        for ev in events:
-            tag = f"({ev.index}/{ev.total}) {ev.path.name}"
-            if args.ray is not None and ev.kind in ("started", "progress"):
-                # Files run side by side on the cluster: the bar shows the run, not one file.
-                finished = done + skipped + failed
-                progress.bar(f"{finished}/{ev.total} done on Ray", finished / max(1, ev.total))
-            elif ev.kind in ("started", "progress"):
-                progress.bar(tag, ev.fraction)
-            elif ev.kind == "done":
-                done += 1
-                silent = ev.item_id is not None and not lib.has_segments(ev.item_id)
-                notes = [ev.warning] if ev.warning else []
-                notes += ["no speech found"] if silent else []
-                routed = f" [{ev.message}]" if ev.message else ""
-                progress.line(
-                    f"ingested {tag}{routed}" + (f" ({'; '.join(notes)})" if notes else "")
-                )
-            elif ev.kind == "skipped":
-                skipped += 1
-                progress.line(f"unchanged {tag}")
-            elif ev.kind == "failed":
-                failed += 1
-                progress.line(f"error: {ev.message}")
+        started = time.monotonic()
+        try:
+            for ev in events:
+                tag = f"({ev.index}/{ev.total}) {ev.path.name}"
+                if args.ray is not None and ev.kind in ("started", "progress"):
+                    # Files run side by side on the cluster: the bar shows the run, not a file.
+                    finished = done + skipped + failed
+                    progress.bar(f"{finished}/{ev.total} done on Ray", finished / max(1, ev.total))
+                elif ev.kind in ("started", "progress"):
+                    if ev.kind == "started":
+                        started = time.monotonic()
+                    progress.bar(tag, ev.fraction, ev.duration)
+                elif ev.kind == "done":
+                    done += 1
+                    silent = ev.item_id is not None and not lib.has_segments(ev.item_id)
+                    notes = [ev.warning] if ev.warning else []
+                    notes += ["no speech found"] if silent else []
+                    routed = f" [{ev.message}]" if ev.message else ""
+                    speed = _speed(time.monotonic() - started, ev.duration)
+                    progress.line(
+                        f"ingested {tag}{routed}"
+                        + (f" ({'; '.join(notes)})" if notes else "")
+                        + speed
+                    )
+                elif ev.kind == "skipped":
+                    skipped += 1
+                    progress.line(f"unchanged {tag}")
+                elif ev.kind == "failed":
+                    failed += 1
+                    progress.line(f"error: {ev.message}")
+        finally:
+            progress.close()
     progress.line(f"{done} ingested, {skipped} unchanged, {failed} failed")
     return 1 if failed else 0
 
@@ -225,7 +299,7 @@ def cmd_transcript(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """``mediamind search``: hybrid search with timestamps."""
-    from core.search import Searcher, SearchFilters
+    from core.search import RELEVANCE_FLOOR, Searcher, SearchFilters
 
     filters = SearchFilters(
         media_ids=tuple(args.item or ()),
@@ -244,7 +318,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
             ids = tuple(find_profile(lib.db, name) for name in args.speaker)
             filters = replace(filters, speakers=ids)
-        results = Searcher(lib).search(args.query, k=args.k, filters=filters)
+        floor = 0.0 if args.all else RELEVANCE_FLOOR  # 0.0: every hit, relevance measured
+        results = Searcher(lib).search(args.query, k=args.k, filters=filters, floor=floor)
     if args.json:
         print(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
         return 0
@@ -275,6 +350,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     final: Answer | None = None
     streamed: list[str] = []
     with _library(args) as lib:
+        if args.speaker:
+            from core.speakers.profiles import find_profile
+
+            ids = tuple(find_profile(lib.db, name) for name in args.speaker)
+            filters = replace(filters, speakers=ids)
         answerer = Answerer(lib, llm=args.llm)
         for ev in answerer.ask(args.question, k=args.k, filters=filters):
             if isinstance(ev, Token) and not args.json:
@@ -308,6 +388,18 @@ def cmd_prune(args: argparse.Namespace) -> int:
     with _library(args) as lib:
         removed = prune(lib)
     print(f"removed {len(removed)} item(s) whose files are gone")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    """``mediamind remove``: take items out of the library (their files stay on disk)."""
+    with _library(args) as lib:
+        removed = lib.remove_items(args.ids)
+    if args.json:
+        print(json.dumps([i.summary() for i in removed], ensure_ascii=False, indent=2))
+        return 0
+    for i in removed:
+        print(f"removed {i.id}  {printable(i.title)}  (the file stays: {printable(i.path)})")
     return 0
 
 
@@ -645,7 +737,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_speakers(args: argparse.Namespace) -> int:
     """``mediamind speakers``: list profiles (id, name, items, seconds), or rename / merge them."""
-    from core.speakers.profiles import list_profiles, merge_profiles, rename_profile
+    from core.speakers.profiles import list_profiles, merge_profiles, rename_profile, split_profile
     from core.transcript import format_timestamp
 
     with _library(args) as lib:
@@ -660,6 +752,10 @@ def cmd_speakers(args: argparse.Namespace) -> int:
                 f"{profile.items} items)"
             )
             return 0
+        if args.action == "split":
+            profile = split_profile(lib.db, args.id, args.item)
+            print(f"the voice of speaker {args.id} in item {args.item} is now {profile.name}")
+            return 0
         profiles = list_profiles(lib.db)
     if args.json:
         print(json.dumps([p.to_json() for p in profiles], ensure_ascii=False, indent=2))
@@ -673,7 +769,9 @@ def cmd_speakers(args: argparse.Namespace) -> int:
 
 
 def _add_speaker_commands(sub: Any) -> None:
-    p = sub.add_parser("speakers", help="list, rename and merge the voices found in the library")
+    p = sub.add_parser(
+        "speakers", help="list, rename, merge and split the voices found in the library"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_speakers, action="list")
     actions = p.add_subparsers(dest="action", metavar="ACTION")
@@ -683,6 +781,11 @@ def _add_speaker_commands(sub: Any) -> None:
     m = actions.add_parser("merge", help="same person: speakers merge KEEP_ID OTHER_ID")
     m.add_argument("keep", type=int, metavar="KEEP_ID")
     m.add_argument("other", type=int, metavar="OTHER_ID")
+    t = actions.add_parser(
+        "split", help="two people taken as one: speakers split ID --item ITEM_ID"
+    )
+    t.add_argument("id", type=int, metavar="ID")
+    t.add_argument("--item", type=int, required=True, metavar="ITEM_ID")
 
 
 def _add_maintenance_commands(sub: Any) -> None:
@@ -808,6 +911,11 @@ def build_parser(
     p.add_argument(
         "--speaker", action="append", metavar="NAME", help="only where this speaker talks"
     )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="also hits below the relevance floor (the best k, however weak)",
+    )
     p.set_defaults(func=cmd_search)
 
     _add_speaker_commands(sub)
@@ -822,6 +930,7 @@ def build_parser(
     )
     p.add_argument("-k", type=_count, default=None, help="chunks to retrieve (default 8)")
     p.add_argument("--item", type=int, action="append", metavar="ID", help="only this item")
+    p.add_argument("--speaker", action="append", metavar="NAME", help="only what this speaker says")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("annotate", help="tag items: summary, topics, mood, entities, safety")
@@ -854,6 +963,13 @@ def build_parser(
 
     p = sub.add_parser("prune", help="remove items whose files are gone")
     p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser(
+        "remove", help="remove items with their transcripts, tags and history (files stay)"
+    )
+    p.add_argument("ids", nargs="+", type=int, metavar="ID")
+    p.add_argument("--json", action="store_true", help="print the removed items")
+    p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("models", help="list the models and whether they are installed")
     p.add_argument("--json", action="store_true")

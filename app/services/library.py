@@ -88,6 +88,35 @@ class LibraryService:
         if item.status == "ingesting":
             lib.mark_failed(item_id, reason)
 
+    def remove(self, item_ids: Iterable[int]) -> list[int]:
+        """Remove items with their transcripts, tags and history (their files stay on disk).
+
+        One transaction: either every item goes or, on an error, none.
+
+        Raises:
+            NotFoundError: One of them is not in the library any more.
+        """
+        return [i.id for i in self.library().remove_items(list(item_ids))]
+
+    def rename(self, item_id: int, title: str) -> LibraryItem:
+        """Give an item a new title (Library, Search, Player and answers show it).
+
+        Raises:
+            UsageError: The title is empty.
+        """
+        return LibraryItem.from_core(self.library().rename_item(item_id, title))
+
+    def relocate(self, item_id: int, path: Path) -> LibraryItem:
+        """Point an item at the file it was moved to (the content must be the same).
+
+        Raises:
+            UsageError: The file is another recording or already another item.
+        """
+        from core.registry import sha256_file
+
+        digest = sha256_file(Path(path))  # before taking the lock: it reads the whole file
+        return LibraryItem.from_core(self.library().relocate_item(item_id, path, digest))
+
     def discover(self, paths: Iterable[Path]) -> list[Path]:
         """Expand files and folders into the files ingest would take (folders recursively)."""
         from core.ingest import discover

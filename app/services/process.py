@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
 import queue
+import signal
+import sys
 from typing import Any
 
 from app.services.records import EngineTask, describe_error
@@ -33,6 +38,31 @@ def serve(tasks: Any, updates: Any, run: Any, update: Any) -> None:
     updates.join_thread()
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def end_with_parent() -> None:
+    """In an engine process: be sent SIGTERM when the app's process dies (Linux).
+
+    The app ends its engine processes on a clean exit and on SIGTERM; this covers the app
+    being killed outright (SIGKILL, a crash), which would otherwise leave Whisper or llama.cpp
+    running with nobody to read their results.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _engine_main(target: Any, *args: Any) -> None:
+    end_with_parent()
+    target(*args)
+
+
 class EngineProcess:
     """One spawned engine process (never forked: Qt and threads do not survive a fork).
 
@@ -48,7 +78,10 @@ class EngineProcess:
         self._tasks = ctx.SimpleQueue()  # no feeder thread in this process
         self._updates = ctx.Queue()
         self.process = ctx.Process(
-            target=target, args=(*args, self._tasks, self._updates), name=name, daemon=True
+            target=_engine_main,
+            args=(target, *args, self._tasks, self._updates),
+            name=name,
+            daemon=True,
         )
         self._released = False
         self.process.start()

@@ -86,6 +86,17 @@ class LibraryItem:
     topics: tuple[str, ...] = ()
     mood: str | None = None
     rating: str | None = None
+    transcript_source: str | None = None  # e.g. whisper:tiny.en, subtitle
+
+    @property
+    def model(self) -> str:
+        """What made the transcript, as the Library shows it: "tiny.en", "subtitles", "-"."""
+        source = self.transcript_source or ""
+        if source.startswith("whisper:"):
+            return source.removeprefix("whisper:") or "whisper"
+        if source.startswith("subtitle"):
+            return "subtitles"
+        return source or "-"
 
     @property
     def playable(self) -> bool:
@@ -108,16 +119,18 @@ class LibraryItem:
             tuple(facets.topics) if facets else (),
             facets.mood if facets else None,
             facets.rating if facets else None,
+            item.transcript_source,
         )
 
 
 @dataclass(frozen=True)
 class TranscriptLine:
-    """One transcript segment."""
+    """One transcript segment; ``speaker`` is the voice's name when the item has several."""
 
     start: float
     end: float
     text: str
+    speaker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,8 @@ class SearchHit:
     text: str
     html: str  # text with query terms in <b>
     score: float
+    relevance: float = 0.0  # 0..1, how closely the moment matches (core SearchResult.relevance)
+    speakers: tuple[str, ...] = ()  # who speaks in the moment, most speech first
 
     @property
     def timestamp(self) -> str:
@@ -237,6 +252,8 @@ class IngestSettings:
     model: str = "auto"  # tiny.en for English, base for other languages (core/ingest/language.py)
     threads: int | None = None
     prefer_subtitles: bool = False
+    # The model for speech that is not English when ``model`` is auto: base or a folder.
+    multilingual_model: str = "base"
 
 
 # -- updates from the engine processes ---------------------------------------------------------
@@ -263,6 +280,7 @@ class IngestUpdate:
     item_id: int | None = None
     message: str = ""
     fix: str | None = None
+    duration: float = 0.0  # seconds of audio in the file, once known (0: not yet)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.services.connection import LazyLibrary, no_attachment
 from app.services.records import ReviewCard
+
+if TYPE_CHECKING:
+    from core.annotate import Tag
 
 
 class ReviewService:
@@ -15,6 +20,8 @@ class ReviewService:
         """Bind to a library directory; the connection opens on first use."""
         self.directory = Path(directory).expanduser()
         self._connection: LazyLibrary[None] = LazyLibrary(self.directory, no_attachment)
+        # Decisions of this session, last on top: the tag before it and the card shown then.
+        self._undo: list[tuple[Tag, ReviewCard]] = []
 
     def queue(self, n: int = 20) -> list[ReviewCard]:
         """The next tags to review: lowest confidence first, then the random sample."""
@@ -45,12 +52,30 @@ class ReviewService:
         Raises:
             UsageError: An edit value that is not allowed (e.g. an entity not in the item).
         """
-        from dataclasses import replace
-
-        from core.annotate import record_review
+        from core.annotate import get_tag, record_review
 
         with self._connection.lock:
-            tag = record_review(self._connection.open()[0], card.tag_id, decision, new_value)
+            lib = self._connection.open()[0]
+            before = get_tag(lib, card.tag_id)
+            tag = record_review(lib, card.tag_id, decision, new_value)
+            if before is not None:
+                self._undo.append((before, card))
+        return replace(card, value=tag.value, display=tag.display, status=tag.status)
+
+    @property
+    def can_undo(self) -> bool:
+        """Whether a decision of this session can be taken back."""
+        return bool(self._undo)
+
+    def undo(self) -> ReviewCard | None:
+        """Take back the last decision; the card as it is now (None when there was none)."""
+        from core.annotate import undo_review
+
+        with self._connection.lock:
+            if not self._undo:
+                return None
+            before, card = self._undo.pop()
+            tag = undo_review(self._connection.open()[0], before)
         return replace(card, value=tag.value, display=tag.display, status=tag.status)
 
     def close(self) -> None:

@@ -41,6 +41,7 @@ class SearchService:
         topic: str | None = None,
         mood: str | None = None,
         max_rating: str | None = None,
+        speaker: int | None = None,
     ) -> list[SearchHit]:
         """The best ``k`` moments for ``query``, with optional facets.
 
@@ -51,8 +52,9 @@ class SearchService:
             topic: Only items tagged with this topic.
             mood: Only items with this mood.
             max_rating: Only items rated at most this (unrated items are left out).
+            speaker: Only moments where this speaker profile (its id) talks.
         """
-        from core.search import SearchFilters
+        from core.search import RELEVANCE_FLOOR, SearchFilters
 
         with self._connection.lock:
             _, searcher = self._connection.open()
@@ -61,8 +63,11 @@ class SearchService:
                 topics=(topic,) if topic else (),
                 moods=(mood,) if mood else (),
                 max_rating=max_rating,
+                speakers=(speaker,) if speaker is not None else (),
             )
-            results = searcher.search(query, k=k, filters=filters)
+            # Only hits at least as close as the calibrated floor: a query about something the
+            # library does not hold finds nothing instead of k unrelated moments.
+            results = searcher.search(query, k=k, filters=filters, floor=RELEVANCE_FLOOR)
         return [
             SearchHit(
                 r.media_id,
@@ -73,9 +78,26 @@ class SearchService:
                 r.text,
                 marked_to_html(r.marked),
                 r.score,
+                r.relevance if r.relevance is not None else 0.0,
+                tuple(r.speakers),
             )
             for r in results
         ]
+
+    def speakers(self) -> list[tuple[int, str]]:
+        """The library's speaker profiles as (id, name), for the speaker facet."""
+        from core.speakers.profiles import list_profiles
+        from core.store import Library
+
+        # A short connection of its own: the searcher's would load the search model.
+        with Library(self.directory) as library:
+            return [(p.id, p.name) for p in list_profiles(library.db)]
+
+    def has_items(self) -> bool:
+        """Whether the library holds anything at all (to tell "empty" from "no match")."""
+        with self._connection.lock:
+            library, _ = self._connection.open()
+            return library.db.scalar("SELECT 1 FROM media_items LIMIT 1") is not None
 
     def close(self) -> None:
         """Close the searcher's connection."""

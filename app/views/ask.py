@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import html
 import re
+import time
 
 from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QTextCharFormat
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -20,16 +22,31 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSplitter,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
-from app.services import Answer, AskUpdate, Citation, UserMessage
-from app.workers import AskRunner, ErrorNotifier
+from app.services import Answer, AskService, AskUpdate, Citation, UserMessage
+from app.workers import AskRunner, ErrorNotifier, WorkerPool
 
 CitationRole = Qt.ItemDataRole.UserRole + 1
+AnswerRole = Qt.ItemDataRole.UserRole + 2
 _MARKER = re.compile(r"\[(S\d+(?:\s*,\s*S\d+)*)\]")
+# A marker still being written at the end of the draft: "[", "[S", "[S1", "[S1, S".
+_PARTIAL_MARKER = re.compile(r"\[(?:S\d*(?:\s*,\s*S?\d*)*)?$")
+
+
+def draft_text(streamed: str) -> str:
+    """The model's text as it streams, without its ``[S1]`` markers (whole or half-written)."""
+    text = _PARTIAL_MARKER.sub("", _MARKER.sub("", streamed))
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text))
+
+
+def seconds_text(ms: float) -> str:
+    """A duration for the status line: two decimals below ten seconds, one above."""
+    return f"{ms / 1000:.2f} s" if ms < 10_000 else f"{ms / 1000:.1f} s"
 
 
 def answer_html(answer: Answer) -> str:
@@ -68,12 +85,28 @@ class AskView(QWidget):
     play_requested = Signal(int, float)
     answered = Signal(object)  # Answer
     busy_changed = Signal(bool)
+    history_loaded = Signal(object)  # list[Answer], newest first
+    add_media_requested = Signal()
 
-    def __init__(self, runner: AskRunner, notifier: ErrorNotifier) -> None:
-        """Build the view around an answer runner (owned by the window)."""
+    def __init__(
+        self,
+        runner: AskRunner,
+        notifier: ErrorNotifier,
+        service: AskService | None = None,
+        pool: WorkerPool | None = None,
+    ) -> None:
+        """Build the view around an answer runner (owned by the window).
+
+        With ``service`` and ``pool`` the view keeps the library's question history.
+        """
         super().__init__()
         self.runner = runner
         self.notifier = notifier
+        self.service = service
+        self.pool = pool
+        self.history_answers: list[Answer] = []
+        self._history_requested = False
+        self._asked_at = 0.0
         self.answer: Answer | None = None
         self.streamed = ""
         self._job: str | None = None
@@ -125,21 +158,67 @@ class AskView(QWidget):
         self.sources.itemActivated.connect(self._source_activated)
         self.status = QLabel()
         self.status.setObjectName("muted")
+        self.status.setWordWrap(True)
+        self.add_media_button = QPushButton("Add media…")
+        self.add_media_button.clicked.connect(self.add_media_requested)
+        self.add_media_button.hide()
 
+        self.history = QListWidget()
+        self.history.setWordWrap(True)
+        self.history.setSpacing(3)
+        self.history.setAlternatingRowColors(True)
+        self.history.setToolTip("Click a question to see its answer again")
+        self.history.itemClicked.connect(self._history_clicked)
+        self.history.itemActivated.connect(self._history_clicked)
+        recent = QWidget()
+        recent_layout = QVBoxLayout(recent)
+        recent_layout.setContentsMargins(0, 0, 0, 0)
+        recent_title = QLabel("Recent questions")
+        recent_title.setObjectName("section")
+        recent_layout.addWidget(recent_title)
+        recent_layout.addWidget(self.history, 1)
+
+        main = QWidget()
+        main_layout = QVBoxLayout(main)
+        main_layout.setContentsMargins(0, 0, 0, 0)
+        main_layout.addWidget(self.notice)
+        main_layout.addWidget(self.add_media_button, 0, Qt.AlignmentFlag.AlignLeft)
+        main_layout.addWidget(self.text, 3)
+        main_layout.addWidget(chips)
+        main_layout.addWidget(self.sources_label)
+        main_layout.addWidget(self.sources, 2)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(main)
+        split.addWidget(recent)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.notice)
-        layout.addWidget(self.text, 3)
-        layout.addWidget(chips)
-        layout.addWidget(self.sources_label)
-        layout.addWidget(self.sources, 2)
+        layout.addWidget(split, 1)
         layout.addWidget(self.status)
         runner.update.connect(self._on_update)
 
     # -- public API -------------------------------------------------------------------------
 
+    def load_history(self) -> None:
+        """Read the library's recent questions (in a worker; once)."""
+        if self._history_requested or self.service is None or self.pool is None:
+            return
+        self._history_requested = True
+        self.pool.submit(self.service.history, on_result=self._show_history)
+
+    def show_answer(self, answer: Answer) -> None:
+        """Show a stored answer again (from the history)."""
+        self.question.setText(answer.question)
+        self.notice.hide()
+        self.add_media_button.hide()
+        self._show_answer(answer, remember=False)
+        self.status.setText("From your recent questions; press Ask to ask it again.")
+
     def warm(self) -> None:
         """Load the model in the background so the first answer starts sooner."""
+        self.load_history()
         if self._warmed or self.runner.busy:
             return
         self._warmed = True
@@ -188,7 +267,10 @@ class AskView(QWidget):
         self.streamed = ""
         self._clear_citations()
         self.notice.hide()
+        self.add_media_button.hide()
         self.text.clear()
+        self.text.setCurrentCharFormat(QTextCharFormat())
+        self._asked_at = time.perf_counter()
         self.status.setText("Searching your library…")
         self._job = self.runner.ask(question)
         self._set_busy(True)
@@ -210,7 +292,7 @@ class AskView(QWidget):
         elif update.kind == "token":
             self.streamed += update.text
             self.text.setHtml(
-                f"<span style='color:gray'>{html.escape(self.streamed)}</span>".replace(
+                f"<span style='color:gray'>{html.escape(draft_text(self.streamed))}</span>".replace(
                     "\n", "<br>"
                 )
             )
@@ -223,42 +305,94 @@ class AskView(QWidget):
             self._job = None
             self._set_busy(False)
 
-    def _show_answer(self, answer: Answer) -> None:
+    def _show_answer(self, answer: Answer, remember: bool = True) -> None:
         self.answer = answer
         self._clear_citations()
+        # A fresh document and character format: nothing of the draft (grey) or of a previous
+        # answer's links carries over into plain text.
+        self.text.clear()
+        self.text.setCurrentCharFormat(QTextCharFormat())
         if answer.refused:
-            self.notice.setText(
-                "<b>Not in your library.</b> Nothing you have imported answers this question; "
-                "the closest moments are listed below."
-            )
+            if answer.closest:
+                self.notice.setText(
+                    "<b>Not in your library.</b> Nothing you have imported answers this "
+                    "question; the closest moments are listed below."
+                )
+                self._show_sources(answer.closest, "Closest moments")
+                for n, c in enumerate(answer.closest):
+                    self._add_chip(n, c)
+            else:
+                self.notice.setText(
+                    "<b>Not in your library.</b> Nothing you have imported is close to this "
+                    "question. Add the recordings that cover it, then ask again."
+                )
+                self.sources_label.hide()
+                self.sources.hide()
+                self.add_media_button.show()
             self.notice.show()
-            self.text.setPlainText(answer.text)
-            self._show_sources(answer.closest, "Closest moments")
-            for n, c in enumerate(answer.closest):
-                self._add_chip(n, c)
+            self.text.setHtml(f"<p>{html.escape(answer.text)}</p>")
         else:
             self.text.setHtml(answer_html(answer))
             for n, c in enumerate(answer.citations):
                 self._add_chip(n, c)
             self._show_sources(answer.citations, "Sources")
+        waited = (time.perf_counter() - self._asked_at) * 1000 if self._asked_at else 0.0
+        total = max(answer.total_ms, waited)
         if answer.cached:
-            self.status.setText("Answered from the cache.")
+            self.status.setText(f"Answered from the cache in {seconds_text(total)}.")
+        elif answer.refused:
+            self.status.setText(f"Searched your library in {seconds_text(total)}.")
         elif answer.mode == "extractive":
             self.status.setText(
-                f"Quoted from the sources ({answer.total_ms / 1000:.1f} s): the model's own "
+                f"Quoted from the sources ({seconds_text(total)}): the model's own "
                 "sentences were not supported by them."
             )
         elif answer.ttft_ms:
             self.status.setText(
-                f"First words after {answer.ttft_ms / 1000:.1f} s, answer in "
-                f"{answer.total_ms / 1000:.1f} s. Unsupported sentences are removed."
+                f"First words after {seconds_text(answer.ttft_ms)}, answer in "
+                f"{seconds_text(total)}. Unsupported sentences are removed."
             )
         else:
-            self.status.setText(f"Answered in {answer.total_ms / 1000:.1f} s.")
-        self.answered.emit(answer)
+            self.status.setText(f"Answered in {seconds_text(total)}.")
+        self._asked_at = 0.0
+        if remember:
+            self._remember(answer)
+            self.answered.emit(answer)
+
+    def _remember(self, answer: Answer) -> None:
+        if self.service is None or self.pool is None:
+            return
+        key = answer.question.strip().lower()
+        self.history_answers = [answer] + [
+            a for a in self.history_answers if a.question.strip().lower() != key
+        ]
+        self._fill_history()
+        self.pool.submit(self.service.remember, answer)
+
+    def _show_history(self, answers: list[Answer]) -> None:
+        # Questions answered while the history loaded stay first.
+        asked = {a.question.strip().lower() for a in self.history_answers}
+        self.history_answers += [a for a in answers if a.question.strip().lower() not in asked]
+        self._fill_history()
+        self.history_loaded.emit(self.history_answers)
+
+    def _fill_history(self) -> None:
+        self.history.clear()
+        for answer in self.history_answers:
+            entry = QListWidgetItem(answer.question)
+            entry.setData(AnswerRole, answer)
+            entry.setToolTip(answer.text[:300])
+            self.history.addItem(entry)
+
+    def _history_clicked(self, entry: QListWidgetItem) -> None:
+        if self.runner.busy and self._job is not None:
+            return  # an answer is being written; it would be replaced
+        self.show_answer(entry.data(AnswerRole))
 
     def _show_sources(self, citations: tuple[Citation, ...], label: str) -> None:
         self.sources_label.setText(label)
+        self.sources_label.setVisible(bool(citations))
+        self.sources.show()
         self.sources.clear()
         for c in citations:
             tag = f"[{c.label}] " if c.label else ""

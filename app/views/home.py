@@ -27,6 +27,27 @@ from app.services import HomeCard, HomeService, Shelf, format_time
 from app.workers import WorkerPool
 
 THUMB = QSize(224, 126)
+# Intents whose rows stay rows of their own even with a single card.
+KEEP_ALONE = frozenset({"continue_watching"})
+
+
+def merge_single_rows(shelves: list[Shelf]) -> list[Shelf]:
+    """Rows holding one card are gathered into one "More for you" row (where the first was).
+
+    Each card keeps its own reason, so nothing the single rows said is lost; Continue is never
+    merged. With fewer than two single-card rows the page is left as it is.
+    """
+    singles = [s for s in shelves if len(s.items) == 1 and s.intent not in KEEP_ALONE]
+    if len(singles) < 2:
+        return list(shelves)
+    merged = Shelf("More for you", "mixed", tuple(s.items[0] for s in singles))
+    out: list[Shelf] = []
+    for shelf in shelves:
+        if shelf is singles[0]:
+            out.append(merged)
+        elif not any(shelf is single for single in singles):
+            out.append(shelf)
+    return out
 
 
 def generated_cover(title: str, kind: str, size: QSize = THUMB) -> QPixmap:
@@ -140,6 +161,7 @@ class HomeView(QWidget):
         self.cards: list[Card] = []
         self.stale = True
         self._loading = False
+        self._full = False  # the recommender's rows are shown (not only what is ready now)
         self._thumbs: dict[str, QImage] = {}
 
         heading = QLabel("Home")
@@ -150,7 +172,7 @@ class HomeView(QWidget):
         top.addWidget(heading)
         top.addStretch(1)
         top.addWidget(self.refresh_button)
-        self.placeholder = QLabel("Loading…")
+        self.placeholder = QLabel("Finding what to watch…")
         self.placeholder.setObjectName("placeholder")
         self.placeholder.setWordWrap(True)
         self.rows = QVBoxLayout()
@@ -189,16 +211,34 @@ class HomeView(QWidget):
             return
         self._loading = True
         self.stale = False
+        if not self._full:
+            # First load: show what is ready at once; the recommender's rows replace it.
+            self.pool.submit(self.service.ready_now, on_result=self._on_ready_now)
         self.pool.submit(self.service.shelves, on_result=self._on_loaded, on_error=self._failed)
+
+    @property
+    def preliminary(self) -> bool:
+        """Whether the rows shown are only what is ready now (the real rows are loading)."""
+        return not self._full and bool(self.cards)
+
+    def _on_ready_now(self, shelves: list[Shelf]) -> None:
+        if self._full or not shelves:
+            return
+        self._clear()
+        self.placeholder.hide()
+        for shelf in shelves:
+            self.rows.addWidget(self._row(shelf))
 
     def _failed(self, msg: object) -> None:
         self._loading = False
         self.placeholder.setText(f"Recommendations are unavailable: {msg}")
-        self.placeholder.show()
+        self.placeholder.setVisible(not self.cards)
         self.pool.notifier.notify(msg)  # type: ignore[arg-type]
 
     def _on_loaded(self, shelves: list[Shelf]) -> None:
         self._loading = False
+        self._full = True
+        shelves = merge_single_rows(shelves)
         self.shelves = shelves
         self._clear()
         if not shelves:

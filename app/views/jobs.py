@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QPainter, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -88,8 +88,9 @@ class JobsView(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
-        header.resizeSection(0, 260)
-        header.resizeSection(2, 180)
+        header.resizeSection(0, 220)
+        header.resizeSection(2, 200)
+        header.setMinimumSectionSize(60)
 
         self.details = QPlainTextEdit(readOnly=True)
         self.details.setPlaceholderText("Select a job to see its file and any error message.")
@@ -114,6 +115,11 @@ class JobsView(QWidget):
         jobs.rowsInserted.connect(self._refresh)
         jobs.modelReset.connect(self._refresh)
         self._refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Seeing the list clears the failure badge of the sidebar."""
+        super().showEvent(event)
+        self.jobs.mark_failures_seen()
 
     def selected_job(self) -> Job | None:
         """The selected job, if any."""
@@ -144,5 +150,9 @@ class JobsView(QWidget):
         if job is None:
             self.details.clear()
         else:
-            text = f"{job.path}\n{job.state}: {round(job.progress * 100)}%"
+            text = f"{job.path or job.name}\n{job.state}: {job.progress_text()}"
+            timing = job.timing_text()
+            text += f"\n{timing}" if timing else ""
+            if job.model:
+                text += f"\nWhisper model: {job.model}"
             self.details.setPlainText(text + (f"\n\n{job.message}" if job.message else ""))

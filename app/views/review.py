@@ -48,6 +48,8 @@ class ReviewView(QWidget):
     play_requested = Signal(int, float)
     loaded = Signal(object)  # list[ReviewCard]
     reviewed = Signal(object)  # ReviewCard after a decision
+    undone = Signal(object)  # ReviewCard after an undo
+    tag_all_requested = Signal()  # the empty state's "Tag all items"
 
     def __init__(self, service: ReviewService, pool: WorkerPool, batch: int = 20) -> None:
         """Build the view; the queue loads on :meth:`reload` (when the view is shown)."""
@@ -58,6 +60,9 @@ class ReviewView(QWidget):
         self.cards: list[ReviewCard] = []
         self._loading = False
         self._loaded_once = False
+        self._undo_rows: list[int] = []  # rows of this session's decisions, last on top
+        self._in_flight = 0  # decisions sent to the worker, not stored yet
+        self._undo_waiting = 0  # undos asked for while a decision was in flight
 
         heading = QLabel("Review tags")
         heading.setObjectName("heading")
@@ -68,18 +73,32 @@ class ReviewView(QWidget):
         top = QHBoxLayout()
         top.addWidget(heading)
         top.addWidget(self.summary, 1)
-        top.addWidget(self.more_button)
 
         self.queue = QListWidget()
+        # Rows wrap in a list wide enough to read, never scrolling sideways.
+        self.queue.setWordWrap(True)
+        self.queue.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.queue.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.queue.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.queue.setMinimumWidth(200)
         self.queue.currentRowChanged.connect(self._show)
 
         self.placeholder = QLabel(
-            "Nothing to review. Annotate the library (mediamind annotate --all) and the tags "
-            "it is least sure of appear here."
+            "Nothing to review yet. Tag your library with the local language model: the tags "
+            "it is least sure of appear here for you to check."
         )
         self.placeholder.setObjectName("placeholder")
         self.placeholder.setWordWrap(True)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.tag_all_button = QPushButton("Tag all items")
+        self.tag_all_button.setToolTip("Queue every transcribed item for tagging (see Jobs)")
+        self.tag_all_button.clicked.connect(self._tag_all)
+        empty = QWidget()
+        empty_layout = QVBoxLayout(empty)
+        empty_layout.addStretch(1)
+        empty_layout.addWidget(self.placeholder)
+        empty_layout.addWidget(self.tag_all_button, 0, Qt.AlignmentFlag.AlignCenter)
+        empty_layout.addStretch(1)
         self.kind_label = QLabel()
         self.kind_label.setObjectName("muted")
         self.value_label = QLabel()
@@ -97,6 +116,12 @@ class ReviewView(QWidget):
         self.reject_button = QPushButton("Reject (R)")
         self.edit_button = QPushButton("Edit (E)")
         self.skip_button = QPushButton("Skip (S)")
+        self.undo_button = QPushButton("Undo (Ctrl+Z)")
+        self.undo_button.setEnabled(False)
+        self.undo_button.clicked.connect(self.undo)
+        self.play_button = QPushButton("▶ Play evidence (P)")
+        self.play_button.setToolTip("Play the selected moment (the first one if none is selected)")
+        self.play_button.clicked.connect(self.play_evidence)
         self.accept_button.clicked.connect(lambda: self.decide("accept"))
         self.reject_button.clicked.connect(lambda: self.decide("reject"))
         self.edit_button.clicked.connect(self.start_edit)
@@ -105,6 +130,10 @@ class ReviewView(QWidget):
         for b in (self.accept_button, self.reject_button, self.edit_button, self.skip_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
+        # Undo and Load more sit in the heading row: the decision row must fit the detail
+        # pane of an 800-pixel-wide window.
+        top.addWidget(self.undo_button)
+        top.addWidget(self.more_button)
         self.choice = QComboBox()
         self.free_text = QLineEdit()
         self.free_text.returnPressed.connect(self.save_edit)
@@ -130,17 +159,23 @@ class ReviewView(QWidget):
         detail_layout.addWidget(self.editor)
         supporting = QLabel("Where it comes from")
         supporting.setObjectName("section")
-        detail_layout.addWidget(supporting)
+        evidence_row = QHBoxLayout()
+        evidence_row.addWidget(supporting)
+        evidence_row.addStretch(1)
+        evidence_row.addWidget(self.play_button)
+        detail_layout.addLayout(evidence_row)
         detail_layout.addWidget(self.moments, 1)
         self.detail = QStackedWidget()
-        self.detail.addWidget(self.placeholder)
+        self.detail.addWidget(empty)
         self.detail.addWidget(detail)
 
         split = QSplitter()
         split.addWidget(self.queue)
         split.addWidget(self.detail)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
+        split.setChildrenCollapsible(False)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setSizes([420, 520])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(split, 1)
@@ -150,6 +185,8 @@ class ReviewView(QWidget):
             ("R", lambda: self.decide("reject")),
             ("E", self.start_edit),
             ("S", self.skip),
+            ("P", self.play_evidence),
+            (QKeySequence.StandardKey.Undo, self.undo),
         ):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -229,10 +266,59 @@ class ReviewView(QWidget):
     def _set_enabled(self, on: bool) -> None:
         for b in (self.accept_button, self.reject_button, self.edit_button, self.skip_button):
             b.setEnabled(on)
+        self.play_button.setEnabled(on and self.moments.count() > 0)
 
     def _moment_activated(self, entry: QListWidgetItem) -> None:
         media_id, start = entry.data(MomentRole)
         self.play_requested.emit(media_id, start)
+
+    def play_evidence(self) -> None:
+        """Play the selected supporting moment of the tag shown (the first if none is)."""
+        if self.current is None or self.moments.count() == 0:
+            return
+        entry = self.moments.currentItem() or self.moments.item(0)
+        self._moment_activated(entry)
+
+    def _tag_all(self) -> None:
+        self.tag_all_requested.emit()
+        self.placeholder.setText(
+            "Tagging is queued (see Jobs). Come back when it is done: the tags the model is "
+            "least sure of appear here."
+        )
+        self._loaded_once = False  # the next visit fetches the queue again
+
+    # -- undo -------------------------------------------------------------------------------
+
+    def undo(self) -> None:
+        """Ctrl+Z: take back the last decision of this session and show its tag again."""
+        if not self._undo_rows:
+            return
+        if self._in_flight:
+            self._undo_waiting += 1  # after the decision is stored, not before
+            return
+        row = self._undo_rows.pop()
+        self._update_undo()
+        self.pool.submit(
+            self.service.undo, on_result=lambda card, row=row: self._on_undone(row, card)
+        )
+
+    def _on_undone(self, row: int, card: ReviewCard | None) -> None:
+        if card is None:
+            return
+        # The service takes back decisions in the order it stored them: find the card's row.
+        row = next((n for n, c in enumerate(self.cards) if c.tag_id == card.tag_id), row)
+        if row < len(self.cards):
+            self.cards[row] = card
+            entry = self.queue.item(row)
+            entry.setText(card_label(card))
+            entry.setData(CardRole, card)
+        self._update_summary()
+        self.queue.setCurrentRow(row)
+        self._show(row)
+        self.undone.emit(card)
+
+    def _update_undo(self) -> None:
+        self.undo_button.setEnabled(bool(self._undo_rows))
 
     # -- decisions --------------------------------------------------------------------------
 
@@ -243,14 +329,34 @@ class ReviewView(QWidget):
             return
         row = self.queue.currentRow()
         self._end_edit()
-        self.pool.submit(
+        self._in_flight += 1
+        worker = self.pool.submit(
             self.service.decide,
             card,
             decision,
             new_value,
             on_result=lambda updated, row=row: self._on_decided(row, updated),
+            on_error=self._decision_failed,
         )
+        if worker is None:  # shutting down
+            self._in_flight -= 1
+            return
+        self._undo_rows.append(row)
+        self._update_undo()
         self.queue.setCurrentRow(self._next_open(row + 1))
+
+    def _decision_failed(self, msg: UserMessage) -> None:
+        if self._undo_rows:
+            self._undo_rows.pop()  # it was not stored: nothing to take back
+            self._update_undo()
+        self._decision_done()
+        self.pool.notifier.notify(msg)
+
+    def _decision_done(self) -> None:
+        self._in_flight -= 1
+        if not self._in_flight and self._undo_waiting:
+            self._undo_waiting -= 1
+            self.undo()
 
     def skip(self) -> None:
         """Leave the current tag for later."""
@@ -294,6 +400,7 @@ class ReviewView(QWidget):
         self.editor.hide()
 
     def _on_decided(self, row: int, card: ReviewCard) -> None:
+        self._decision_done()
         if row < len(self.cards) and self.cards[row].tag_id == card.tag_id:
             self.cards[row] = card
             entry = self.queue.item(row)

@@ -4,8 +4,26 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QAbstractTextDocumentLayout, QKeyEvent, QPainter, QPalette, QTextDocument
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QPointF,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import (
+    QAbstractTextDocumentLayout,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPalette,
+    QShowEvent,
+    QTextDocument,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -31,12 +49,39 @@ HtmlRole = Qt.ItemDataRole.UserRole + 2
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
-def hit_html(hit: SearchHit, accent: str) -> str:
-    """The rich text of one result row."""
+PLAY_LINK = "play"  # the href of a row's "▶ 1:00": a single click on it plays the moment
+# Relevance (query-chunk cosine) at which a hit counts as a strong or a good match; below
+# "good" it is a fair one (hits under the floor are not shown at all).
+STRONG_MATCH = 0.8
+GOOD_MATCH = 0.65
+
+
+def match_label(relevance: float) -> tuple[int, str]:
+    """How well a hit matches, as dots out of 3 and a word: (3, "strong match")."""
+    if relevance >= STRONG_MATCH:
+        return 3, "strong match"
+    if relevance >= GOOD_MATCH:
+        return 2, "good match"
+    return 1, "fair match"
+
+
+def hit_html(hit: SearchHit, accent: str, muted: str = "gray") -> str:
+    """The rich text of one result row (``accent``: the time link's colour)."""
+    dots, label = match_label(hit.relevance)
+    cue = (
+        f"<span style='color:{accent}'>{'●' * dots}</span>"
+        f"<span style='color:{muted}'>{'○' * (3 - dots)} {label}</span>"
+    )
+    who = (
+        f"&nbsp;&nbsp;<span style='color:{muted}'>{_esc(', '.join(hit.speakers))}</span>"
+        if hit.speakers
+        else ""
+    )
     return (
         f"<div style='margin-bottom:2px'><b>{_esc(hit.title)}</b>"
-        f"&nbsp;&nbsp;<span style='color:{accent}'>▶ {hit.timestamp}</span>"
-        f"&nbsp;&nbsp;<span style='color:gray'>{hit.kind}</span></div>"
+        f"&nbsp;&nbsp;<a href='{PLAY_LINK}' style='color:{accent}; text-decoration:none'>"
+        f"▶ {hit.timestamp}</a>"
+        f"&nbsp;&nbsp;<span style='color:{muted}'>{hit.kind}</span>{who}&nbsp;&nbsp;{cue}</div>"
         f"<div>{hit.html}</div>"
     )
 
@@ -53,12 +98,35 @@ class HtmlDelegate(QStyledItemDelegate):
         viewport = getattr(view, "viewport", None)
         return viewport().width() if callable(viewport) else option.rect.width()
 
-    def _document(self, option: QStyleOptionViewItem, index: AnyIndex) -> QTextDocument:
+    def document(self, option: QStyleOptionViewItem, index: AnyIndex) -> QTextDocument:
+        """The row's rich text laid out at the view's width.
+
+        A search hit is rendered with the colours of its state: on a selected row the time
+        link and the cue take the highlighted-text colour (link blue on selection blue was
+        unreadable).
+        """
         doc = QTextDocument()
         doc.setDefaultFont(option.font)
-        doc.setHtml(str(index.data(HtmlRole) or ""))
+        hit = index.data(HitRole)
+        if isinstance(hit, SearchHit):
+            selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[operator]
+            palette = option.palette
+            if selected:
+                accent = muted = palette.color(QPalette.ColorRole.HighlightedText).name()
+            else:
+                accent = palette.color(QPalette.ColorRole.Link).name()
+                muted = palette.color(QPalette.ColorRole.PlaceholderText).name()
+            doc.setHtml(hit_html(hit, accent, muted))
+        else:
+            doc.setHtml(str(index.data(HtmlRole) or ""))
         doc.setTextWidth(max(100, self._width(option) - 16))
         return doc
+
+    def anchor_at(self, option: QStyleOptionViewItem, index: AnyIndex, pos: QPoint) -> str:
+        """The link under ``pos`` (view coordinates) in the row of ``index``, or ""."""
+        doc = self.document(option, index)
+        local = QPointF(pos - option.rect.topLeft() - QPoint(8, 6))
+        return str(doc.documentLayout().anchorAt(local) or "")
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
         """Draw one cell."""
@@ -67,7 +135,7 @@ class HtmlDelegate(QStyledItemDelegate):
         opt.text = ""
         style = opt.widget.style() if opt.widget else QApplication.style()
         style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
-        doc = self._document(option, index)
+        doc = self.document(option, index)
         ctx = QAbstractTextDocumentLayout.PaintContext()
         selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[operator]
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
@@ -79,7 +147,7 @@ class HtmlDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
         """Height of the wrapped rich text."""
-        doc = self._document(option, index)
+        doc = self.document(option, index)
         return QSize(self._width(option), int(doc.size().height()) + 12)
 
 
@@ -116,6 +184,10 @@ class SearchView(QWidget):
             "Family filter: only items rated at most this (items not annotated yet are hidden)",
             names=[f"Up to {r}" for r in ratings],
         )
+        self.speaker = QComboBox()
+        self.speaker.setToolTip("Only moments where this person speaks (names: Speakers view)")
+        self.speaker.addItem("Anyone", None)
+        self.speaker.setVisible(False)  # shown once the library has voices
         self.button = QPushButton("Search")
         row = QHBoxLayout()
         row.addWidget(self.query, 1)
@@ -125,11 +197,14 @@ class SearchView(QWidget):
         facets.addWidget(self.topic)
         facets.addWidget(self.mood)
         facets.addWidget(self.rating)
+        facets.addWidget(self.speaker)
         facets.addStretch(1)
         self.status = QLabel("Type a question or a few words and press Enter.")
         self.status.setObjectName("muted")
         self.results = QListWidget()
-        self.results.setItemDelegate(HtmlDelegate(self.results))
+        self.delegate = HtmlDelegate(self.results)
+        self.results.setItemDelegate(self.delegate)
+        self.results.setMouseTracking(True)  # the hand cursor over a row's time link
         self.results.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.results.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.results.setResizeMode(QListWidget.ResizeMode.Adjust)
@@ -145,10 +220,11 @@ class SearchView(QWidget):
 
         self.query.returnPressed.connect(self.run)
         self.button.clicked.connect(self.run)
-        for combo in (self.kind, self.topic, self.mood, self.rating):
+        for combo in (self.kind, self.topic, self.mood, self.rating, self.speaker):
             combo.currentIndexChanged.connect(lambda _i: self.query.text().strip() and self.run())
         self.results.itemActivated.connect(self._play)  # double-click or Enter
         self.query.installEventFilter(self)
+        self.results.viewport().installEventFilter(self)  # a single click on "▶ 1:00" plays
 
     @staticmethod
     def _facet(
@@ -160,6 +236,30 @@ class SearchView(QWidget):
         for value, name in zip(values, names or values, strict=True):
             combo.addItem(name, value)
         return combo
+
+    speakers_loaded = Signal(list)  # list[tuple[int, str]]
+
+    def refresh_speakers(self) -> None:
+        """Reload the speaker facet's choices (after an ingest found or a user named voices)."""
+        self.pool.submit(self.search_service.speakers, on_result=self._set_speakers)
+
+    def _set_speakers(self, speakers: list[tuple[int, str]]) -> None:
+        chosen = self.speaker.currentData()
+        self.speaker.blockSignals(True)
+        self.speaker.clear()
+        self.speaker.addItem("Anyone", None)
+        for profile_id, name in speakers:
+            self.speaker.addItem(name, profile_id)
+        at = self.speaker.findData(chosen) if chosen is not None else 0
+        self.speaker.setCurrentIndex(max(at, 0))
+        self.speaker.blockSignals(False)
+        self.speaker.setVisible(bool(speakers))
+        self.speakers_loaded.emit(speakers)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Each time Search is shown, the speaker list is brought up to date."""
+        super().showEvent(event)
+        self.refresh_speakers()
 
     def focus_query(self) -> None:
         """Put the cursor in the query box with its text selected."""
@@ -185,14 +285,29 @@ class SearchView(QWidget):
             "topic": self.topic.currentData() or None,
             "mood": self.mood.currentData() or None,
             "max_rating": self.rating.currentData() or None,
+            "speaker": self.speaker.currentData(),
         }
+        filtered = any(v is not None and v != "" for v in facets.values()) or bool(kind)
+
+        def search() -> tuple[list[SearchHit], bool]:
+            hits = self.search_service.search(text, kind, **facets)
+            return hits, bool(hits) or self.search_service.has_items()
+
         self.pool.submit(
-            lambda: self.search_service.search(text, kind, **facets),
-            on_result=lambda hits: self._show(request, hits),
+            search,
+            on_result=lambda result: self._show(request, *result, text=text, filtered=filtered),
             on_error=lambda msg: self._failed(request, msg),
         )
 
-    def _show(self, request: int, hits: list[SearchHit]) -> None:
+    def _show(
+        self,
+        request: int,
+        hits: list[SearchHit],
+        has_items: bool = True,
+        *,
+        text: str = "",
+        filtered: bool = False,
+    ) -> None:
         if request != self._request:
             return  # a newer query is on its way
         self.hits = hits
@@ -202,12 +317,20 @@ class SearchView(QWidget):
             item = QListWidgetItem()
             item.setData(HitRole, hit)
             item.setData(HtmlRole, hit_html(hit, accent))
-            item.setToolTip(f"{hit.title} at {hit.timestamp}: press Enter to play from here")
+            _dots, label = match_label(hit.relevance)
+            item.setToolTip(
+                f"{hit.title} at {hit.timestamp} ({label}, relevance {hit.relevance:.2f}): "
+                "click the time or press Enter to play from here"
+            )
             self.results.addItem(item)
         ms = (time.perf_counter() - self._started) * 1000
-        self.status.setText(
-            f"{len(hits)} moments · {ms:.0f} ms" if hits else "No matches. Try other words."
-        )
+        if hits:
+            self.status.setText(f"{len(hits)} moments · {ms:.0f} ms")
+        elif not has_items:
+            self.status.setText("No matches: your library is empty. Add media in Library first.")
+        else:
+            where = " with these filters" if filtered else " in your library"
+            self.status.setText(f"No matches: nothing{where} is close to “{text}”.")
         if hits:
             self.results.setCurrentRow(0)
         self.results_ready.emit(hits)
@@ -222,8 +345,38 @@ class SearchView(QWidget):
         if hit is not None:
             self.play_requested.emit(hit.media_id, hit.start)
 
+    def link_at(self, pos: QPoint) -> QListWidgetItem | None:
+        """The result whose "▶ time" link is under ``pos`` (viewport coordinates)."""
+        index = self.results.indexAt(pos)
+        if not index.isValid():
+            return None
+        option = QStyleOptionViewItem()
+        option.initFrom(self.results)
+        option.rect = self.results.visualRect(index)
+        option.font = self.results.font()
+        if self.results.selectionModel().isSelected(index):
+            option.state |= QStyle.StateFlag.State_Selected
+        if self.delegate.anchor_at(option, index, pos) != PLAY_LINK:
+            return None
+        return self.results.item(index.row())
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Down in the query box moves to the results."""
+        """Down in the query box moves to the results; a click on a row's time plays it."""
+        if watched is self.results.viewport() and isinstance(event, QMouseEvent):
+            if event.type() == QEvent.Type.MouseMove:
+                over = self.link_at(event.position().toPoint()) is not None
+                cursor = Qt.CursorShape.PointingHandCursor if over else Qt.CursorShape.ArrowCursor
+                self.results.viewport().setCursor(cursor)
+            elif (
+                event.type() == QEvent.Type.MouseButtonRelease
+                and event.button() == Qt.MouseButton.LeftButton
+            ):
+                item = self.link_at(event.position().toPoint())
+                if item is not None:
+                    self.results.setCurrentItem(item)
+                    self._play(item)
+                    return True
+            return False
         # Down in the query box moves to the results, so the keyboard alone can pick one.
         if (
             watched is self.query

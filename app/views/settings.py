@@ -1,11 +1,15 @@
-"""Settings view: library location, watched folders, Whisper model, threads, look, privacy."""
+"""Settings view: library location, watched folders, Whisper models, threads, look, privacy.
+
+Each choice says in plain words what it changes and whether items already in the library are
+affected (they are not: a new model applies to files transcribed or tagged from then on).
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -19,6 +23,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -27,15 +32,28 @@ from PySide6.QtWidgets import (
 from app.services import (
     PRIVACY_STATEMENT,
     WHISPER_MODELS,
+    IngestSettings,
     SettingsService,
     UserMessage,
     install_model,
     model_overview,
     physical_cores,
 )
+from app.services.settings import check_whisper_folder
 from app.workers import WorkerPool
 
 CUSTOM = "__folder__"
+BASE = "base"
+
+
+def _help(text: str) -> QLabel:
+    """A muted, wrapped line under a setting saying what it changes."""
+    label = QLabel(text)
+    label.setObjectName("muted")
+    label.setWordWrap(True)
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+    return label
 
 
 class SettingsView(QWidget):
@@ -65,6 +83,7 @@ class SettingsView(QWidget):
         self.library_button = QPushButton("Change…")
         self.library_note = QLabel("")
         self.library_note.setObjectName("muted")
+        self.library_note.hide()  # until a new location is chosen
         lib_row = QHBoxLayout()
         lib_row.addWidget(self.library_edit, 1)
         lib_row.addWidget(self.library_button)
@@ -83,14 +102,26 @@ class SettingsView(QWidget):
         library_box = QGroupBox("Library")
         form = QFormLayout(library_box)
         form.addRow("Location", lib_row)
+        form.addRow(
+            "",
+            _help(
+                "Where MediaMind keeps its index of your recordings (your files stay where "
+                "they are). A new location is used the next time MediaMind starts; this "
+                "library is left as it is."
+            ),
+        )
         form.addRow("", self.library_note)
         form.addRow("Watched folders", watch_row)
+        form.addRow(
+            "",
+            _help("New or changed files in these folders are added to the library by themselves."),
+        )
 
         # -- transcription ----------------------------------------------------------------
         ingest = settings.ingest
         self.model_combo = QComboBox()
         self.model_combo.addItem(
-            "auto — tiny.en for English, base for other languages (default)", "auto"
+            "Automatic — fast English model, multilingual model for other languages", "auto"
         )
         self.model_combo.addItem("tiny.en — fast, English only", "tiny.en")
         self.model_combo.addItem("base — multilingual, more accurate, ~2× slower", "base")
@@ -99,20 +130,66 @@ class SettingsView(QWidget):
         self.model_combo.addItem("Choose a CTranslate2 Whisper folder…", CUSTOM)
         self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(ingest.model)))
         self.model_combo.setMaximumWidth(460)
+        # Long choices must not hold the window wider than 800 px: the popup shows them whole.
+        self.model_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model_combo.setMinimumContentsLength(24)
         self.threads = QSpinBox()
         self.threads.setMaximumWidth(140)
         self.threads.setRange(0, 64)
         self.threads.setSpecialValueText("Auto")
         self.threads.setValue(ingest.threads or 0)
-        self.threads.setToolTip("CPU threads for transcription; Auto uses the physical cores")
+        self.threads.setToolTip("Processor cores for transcription; Auto uses all of them")
         self.prefer_subs = QCheckBox(
             "Use a same-named .srt/.vtt beside a file instead of transcribing"
         )
         self.prefer_subs.setChecked(ingest.prefer_subtitles)
+        # The multilingual model: Whisper base, or any CTranslate2 Whisper folder the user adds.
+        self.multi_edit = QLineEdit(
+            "" if ingest.multilingual_model == BASE else ingest.multilingual_model
+        )
+        self.multi_edit.setPlaceholderText("Whisper base (built in)")
+        self.multi_edit.setClearButtonEnabled(True)
+        self.multi_pick = QPushButton("Choose folder…")
+        multi_row = QHBoxLayout()
+        multi_row.addWidget(self.multi_edit, 1)
+        multi_row.addWidget(self.multi_pick)
+        self.multi_error = QLabel("")
+        self.multi_error.setObjectName("notice")
+        self.multi_error.setWordWrap(True)
+        self.multi_error.hide()
         ingest_box = QGroupBox("Transcription")
         form2 = QFormLayout(ingest_box)
-        form2.addRow("Whisper model", self.model_combo)
+        form2.addRow("Speech model", self.model_combo)
+        form2.addRow(
+            "",
+            _help(
+                "Which Whisper model turns speech into text. Automatic picks the fast "
+                "English model (tiny.en) for English and the multilingual model below for "
+                "other languages; a single model is slower or English-only. Applies to files "
+                "transcribed from now on: items already in the library keep their transcript "
+                "until they are transcribed again."
+            ),
+        )
+        form2.addRow("Other languages", multi_row)
+        form2.addRow("", self.multi_error)
+        form2.addRow(
+            "",
+            _help(
+                "The model for speech that is not English. Whisper base is built in; pick a "
+                "folder to use a larger CTranslate2 Whisper model (more accurate, slower). "
+                "Applies to files transcribed from now on."
+            ),
+        )
         form2.addRow("Threads", self.threads)
+        form2.addRow(
+            "",
+            _help(
+                "How many processor cores transcription uses: more is faster but leaves less "
+                "for other programs. Applies from the next file."
+            ),
+        )
         form2.addRow("", self.prefer_subs)
         self.models_label = QLabel("Installed models are checked when this page opens.")
         self.models_label.setObjectName("muted")
@@ -147,6 +224,14 @@ class SettingsView(QWidget):
         form3 = QFormLayout(llm_box)
         form3.addRow("Language model", self.llm_label)
         form3.addRow("", llm_row)
+        form3.addRow(
+            "",
+            _help(
+                "Writes the answers in Ask and the summaries and tags of each item. A larger "
+                "model answers better and more slowly. Applies to new answers and to items "
+                "tagged from now on; tags already made are kept."
+            ),
+        )
         self.llm_note = QLabel("")
         self.llm_note.setObjectName("muted")
         self.llm_note.setWordWrap(True)
@@ -157,7 +242,9 @@ class SettingsView(QWidget):
         self.dark = QCheckBox("Dark mode  (Ctrl+Shift+D)")
         self.dark.setChecked(settings.dark)
         look_box = QGroupBox("Appearance")
-        QVBoxLayout(look_box).addWidget(self.dark)
+        look_col = QVBoxLayout(look_box)
+        look_col.addWidget(self.dark)
+        look_col.addWidget(_help("Changes only the look, at once."))
         privacy = QLabel(PRIVACY_STATEMENT)
         privacy.setWordWrap(True)
         privacy_box = QGroupBox("Privacy")
@@ -187,6 +274,8 @@ class SettingsView(QWidget):
         self.add_base.clicked.connect(self._add_whisper_base)
         self.llm_pick.clicked.connect(self._add_gguf)
         self.llm_default.clicked.connect(self._use_default_llm)
+        self.multi_pick.clicked.connect(self._pick_multilingual)
+        self.multi_edit.editingFinished.connect(self._multilingual_edited)
 
     def showEvent(self, event: QShowEvent) -> None:
         """Check the installed models the first time the page is shown."""
@@ -203,6 +292,11 @@ class SettingsView(QWidget):
         self.models_label.setText(
             "  ·  ".join(f"{name} ({task}) {'✓' if ok else 'missing'}" for name, task, ok in rows)
         )
+        # Adding Whisper base by hand is only offered while it is missing.
+        base_installed = any(name == BASE and ok for name, _task, ok in rows)
+        self.add_base.setVisible(not base_installed)
+        if base_installed and not self.install_note.text():
+            self.install_note.setText("Whisper base (multilingual) is installed.")
 
     def set_dark(self, on: bool) -> None:
         """Reflect a theme change made elsewhere (menu or shortcut)."""
@@ -240,6 +334,7 @@ class SettingsView(QWidget):
             self.settings.library_dir = Path(folder)
             self.library_edit.setText(folder)
             self.library_note.setText("MediaMind opens this library the next time it starts.")
+            self.library_note.show()
 
     def _model_chosen(self, index: int) -> None:
         if self.model_combo.itemData(index) == CUSTOM:
@@ -264,6 +359,45 @@ class SettingsView(QWidget):
             prefer_subtitles=self.prefer_subs.isChecked(),
         )
         self.settings.sync()
+
+    # -- the multilingual model ---------------------------------------------------------------
+
+    def _pick_multilingual(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Folder with a multilingual CTranslate2 Whisper model", self.multi_edit.text()
+        )
+        if folder:
+            self.set_multilingual(folder)
+
+    def _multilingual_edited(self) -> None:
+        self.set_multilingual(self.multi_edit.text())
+
+    def set_multilingual(self, folder: str) -> bool:
+        """Use ``folder`` as the model for non-English speech ("" means Whisper base).
+
+        A folder that is not a multilingual CTranslate2 Whisper model is refused with one
+        line naming it and the fix; the previous choice stays.
+
+        Returns:
+            Whether the choice was saved.
+        """
+        folder = folder.strip()
+        self.multi_edit.setText(folder)
+        problem = check_whisper_folder(Path(folder)) if folder else None
+        if problem:
+            self.multi_error.setText(problem)
+            self.multi_error.show()
+            return False
+        self.multi_error.hide()
+        self.multi_error.setText("")
+        self.settings.ingest = replace(self.settings.ingest, multilingual_model=folder or BASE)
+        self.settings.sync()
+        return True
+
+    @property
+    def ingest_settings(self) -> IngestSettings:
+        """The transcription choices as saved."""
+        return self.settings.ingest
 
     # -- models added by hand ---------------------------------------------------------------
 
@@ -317,6 +451,8 @@ class SettingsView(QWidget):
     def _show_llm(self) -> None:
         path = self.settings.llm_path
         self.llm_label.setText(
-            str(path) if path else "SmolLM2-135M-Instruct (built in; $MEDIAMIND_LLM overrides)"
+            str(path)
+            if path
+            else "SmolLM2-135M-Instruct (built in): small and quick, with short, simple answers"
         )
         self.llm_default.setEnabled(path is not None)

@@ -4,7 +4,8 @@ The small public API (the CLI and the GUI's review panel use only this):
 
 * :func:`annotate` (generator of :class:`AnnotateEvent`) and :class:`Annotator`;
 * :func:`item_tags` -> :class:`ItemTags` (``to_json()`` is ``mediamind tags --json``);
-* :func:`review_queue` -> list of :class:`ReviewTask`; :func:`record_review`;
+* :func:`review_queue` -> list of :class:`ReviewTask`; :func:`record_review`,
+  :func:`undo_review` (takes back the last decision; :func:`get_tag` reads a tag);
 * :func:`quality_report` -> :class:`QualityReport`.
 
 The fixed vocabularies live in :mod:`core.taxonomy`.
@@ -27,8 +28,9 @@ from core.annotate.review import (
     quality_report,
     record_review,
     review_queue,
+    undo_review,
 )
-from core.annotate.store import ItemTags, Tag, item_tags
+from core.annotate.store import ItemTags, Tag, get_tag, item_tags
 from core.taxonomy import ENTITY_TYPES, MOODS, RATINGS, SAFETY_REASONS, TOPICS
 
 __all__ = [
@@ -46,10 +48,12 @@ __all__ = [
     "Tag",
     "TypeQuality",
     "annotate",
+    "get_tag",
     "item_tags",
     "prompt_version",
     "quality_report",
     "record_review",
     "rescore_topics",
     "review_queue",
+    "undo_review",
 ]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.annotate import classify, llm_tags, safety
+from core.annotate import classify, entities, llm_tags, safety
 from core.annotate.store import NewTag, replace_machine_tags, tags_of
 from core.errors import MediaMindError
 from core.llm import LLMHandle, LocalLLM
@@ -81,6 +81,9 @@ def prompt_version(settings: AnnotateSettings | None = None) -> str:
         repr(classify.TOPIC_CALIBRATION),
         repr(classify.MOOD_CALIBRATION),
         repr(safety._LEXICON),
+        safety._BENIGN.pattern,
+        repr((safety._MIN_USES, safety.MIN_WORD_PROBABILITY)),
+        entities.TYPING_VERSION,
         (settings or AnnotateSettings()).fingerprint(),
     ]
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:8]
@@ -347,7 +350,13 @@ class Annotator:
         probs = classify.softmax(
             space.scores(item_vec)[0] / cal.temperature + cal.llm_weight * votes
         )
-        ruled = {t.value for t in tags_of(self.library, chunks[0].media_id) if t.type == "mood"}
+        # Only reviewed moods rule a value out (the item's previous machine mood must not, or
+        # each re-annotation would pick the next-best mood).
+        ruled = {
+            t.value
+            for t in tags_of(self.library, chunks[0].media_id)
+            if t.type == "mood" and t.gold
+        }
         for j in np.argsort(-probs):
             if MOODS[j] not in ruled:
                 scores = space.scores(vectors)[:, j]
@@ -356,10 +365,21 @@ class Annotator:
                     NewTag("mood", MOODS[j], float(probs[j]), sorted(support), {}, model_id)
                 )
                 break
-        # Entities: chosen by the model among names found in the text, checked again here.
+        # Entities: chosen by the model among names found in the text, checked again here,
+        # and typed from their context in the whole transcript (the model's type is not used:
+        # a name no cue types is dropped rather than guessed).
         texts = [c.text for c in chunks]
+        full_text = "\n".join(texts)
         windows = max(1, features.windows)
-        for (name, etype), n in entity_votes.most_common():
+        by_name: Counter[str] = Counter()
+        for (name, _etype), n in entity_votes.items():
+            by_name[name] += n
+        types = entities.type_entities(list(by_name), full_text)
+        for name, n in by_name.most_common():
+            typing = types[name]
+            if typing is None:
+                log.info("entity %r has no type cue in the transcript; dropped", name)
+                continue
             where = [
                 cid for cid, t in zip(chunk_ids, texts, strict=True) if llm_tags.occurs_in(name, t)
             ]
@@ -373,10 +393,28 @@ class Annotator:
                 + ENTITY_MENTION_WEIGHT * min(1.0, mentions / ENTITY_FULL_MENTIONS)
             )
             tags.append(
-                NewTag("entity", name, conf, where[:ENTITY_MAX_CHUNKS], {"type": etype}, model_id)
+                NewTag(
+                    "entity",
+                    name,
+                    conf,
+                    where[:ENTITY_MAX_CHUNKS],
+                    {"type": typing.type, "type_cue": typing.cue},
+                    model_id,
+                )
             )
         # Safety.
-        rating = safety.rate(list(zip(chunk_ids, texts, strict=True)))
+        segments = self.library.segments(chunks[0].media_id)
+        timed: list[safety.TimedText] = []
+        taken: set[int] = set()
+        for c in chunks:
+            for k in range(c.first_segment, min(c.last_segment + 1, len(segments))):
+                if k in taken:  # a segment shared by two chunks is scanned once
+                    continue
+                taken.add(k)
+                seg = segments[k]
+                words = tuple((w.start, w.word, w.probability) for w in seg.words or ())
+                timed.append(safety.TimedText(c.id, seg.start, seg.text, words))
+        rating = safety.rate(list(zip(chunk_ids, texts, strict=True)), segments=timed or None)
         tags.append(
             NewTag(
                 "safety",

@@ -276,6 +276,45 @@ def record_review(
     return stored
 
 
+def undo_review(lib: Library, before: Tag) -> Tag:
+    """Take back the last review of a tag: its review record goes, the tag is as ``before``.
+
+    Args:
+        lib: The library.
+        before: The tag as it was read just before the review being taken back (the
+            reviewer's undo stack holds it).
+
+    Returns:
+        The tag as stored after the undo.
+
+    Raises:
+        NotFoundError: The tag is gone, or it has no review to take back.
+    """
+    last = lib.db.scalar("SELECT max(id) FROM reviews WHERE tag_id=?", (before.id,))
+    if last is None or get_tag(lib, before.id) is None:
+        raise NotFoundError(
+            f"Tag {before.id} has no review to undo in the library {lib.directory}.",
+            fix="Only a decision made in this session can be taken back.",
+        )
+    with lib.db.atomic():
+        lib.db.execute("DELETE FROM reviews WHERE id=?", (last,))
+        lib.db.execute(
+            "UPDATE tags SET status=?, value=?, detail=?, original_value=?, reviewed_at=? "
+            "WHERE id=?",
+            (
+                before.status,
+                before.value,
+                json.dumps(before.detail, ensure_ascii=False),
+                before.original_value,
+                before.reviewed_at,
+                before.id,
+            ),
+        )
+    stored = get_tag(lib, before.id)
+    assert stored is not None
+    return stored
+
+
 # -- quality ------------------------------------------------------------------------------------
 
 

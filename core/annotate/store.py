@@ -64,8 +64,17 @@ class Tag:
         if self.type == "entity":
             return f"{self.value} ({self.detail.get('type', '?')})"
         if self.type == "safety":
-            reasons = ", ".join(r["reason"] for r in self.detail.get("reasons", []))
-            return f"{self.value}" + (f" ({reasons})" if reasons else "")
+            parts = []
+            for r in self.detail.get("reasons", []):
+                ev = (r.get("evidence") or [None])[0]
+                if ev and ev.get("start") is not None:
+                    m, sec = divmod(int(ev["start"]), 60)
+                    parts.append(f'{r["reason"]}: "{ev["quote"]}" at {m}:{sec:02d}')
+                elif ev:
+                    parts.append(f'{r["reason"]}: "{ev["quote"]}"')
+                else:
+                    parts.append(r["reason"])
+            return f"{self.value}" + (f" ({'; '.join(parts)})" if parts else "")
         return self.value
 
     def to_json(self) -> dict[str, Any]:

@@ -190,14 +190,24 @@ def gather_passages(
     results: Sequence[SearchResult],
     llm: LocalLLM,
     timing: dict[str, float] | None = None,
+    speakers: tuple[int, ...] = (),
 ) -> list[_Passage]:
     """Widen the top chunks with their neighbours, merge overlaps, fit the token budget.
 
-    ``timing["rank_ms"]`` receives the time spent scoring sentences.
+    ``timing["rank_ms"]`` receives the time spent scoring sentences. With ``speakers``
+    (profile ids), only sentences those voices speak are evidence.
     """
     passages = candidate_passages(
         library, searcher, settings, question=question, results=results, timing=timing
     )
+    if speakers:
+        from core.speakers.profiles import speaker_spans, spoken_by
+
+        spans = speaker_spans(library.db, (p.media_id for p in passages), speakers)
+        for p in passages:
+            own = spans.get(p.media_id, [])
+            p.units = [u for u in p.units if spoken_by(own, u.start, u.end)]
+        passages = [p for p in passages if p.units]
     return pack_passages(passages, settings, llm)
 
 

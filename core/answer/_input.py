@@ -2,40 +2,49 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
+from collections.abc import Sequence
 
-from core.answer._text import _STOPWORDS, normalise_question
+from core.answer._text import normalise_question
 from core.errors import UsageError
+from core.stopwords import COMMON_LANGUAGES, guess_language
 
 # Longest question accepted; a longer text is a pasted document, not a question.
 MAX_QUESTION_CHARS = 2000
 # A question whose letters are mostly outside the Latin script is in another language.
 _MIN_LATIN_SHARE = 0.5
-# Common words of the languages people most often type by mistake (transcripts are English).
-_FOREIGN_WORDS = (
-    frozenset(
-        re.findall(
-            r"\w+",
-            # German, French, Spanish, Italian, Portuguese, Dutch (not English words as well)
-            "der die das und ist nicht wie wer warum wann welche welcher ein eine mit auf für von "
-            "hat haben sind wurde "
-            "le la les est et une des du que qui quoi pourquoi quand où comment avec pour dans "
-            "el los las es y qué quién cuándo dónde cómo por para una con del "
-            "il lo gli è e che chi perché quando dove come per una con della "
-            "o os é que quem porque quando onde como para uma com "
-            "de het een en wat wie waarom wanneer waar hoe met voor",
-        )
-    )
-    - _STOPWORDS
+# Languages written in the Latin script: a library holding only these cannot answer a question
+# in Cyrillic, Greek, Arabic, CJK... letters.
+_LATIN_SCRIPT = frozenset(
+    "en de fr es it pt nl ca cs da fi hu id ms nb no pl ro sk sl sv tr vi et lv lt hr".split()  # noqa: SIM905
 )
 
 
-def check_question(question: str) -> str:
+def language_name(code: str) -> str:
+    """A language's English name from its ISO 639-1 code ("de" -> "German")."""
+    from stop_words import LANGUAGE_MAPPING
+
+    return str(LANGUAGE_MAPPING.get(code, code)).capitalize()
+
+
+def question_language(question: str, languages: Sequence[str] = ("en",)) -> str:
+    """The language a question is written in, among common ones and the library's ``languages``.
+
+    English when its words say nothing (a bare name, a number).
+    """
+    return guess_language(question, (*COMMON_LANGUAGES, *languages)) or "en"
+
+
+def check_question(question: str, languages: Sequence[str] = ("en",)) -> str:
     """The question cleaned of NUL characters and outer space, or a :class:`UsageError`.
 
+    Args:
+        question: As typed.
+        languages: The spoken languages of the library's items; a question in one of them
+            (or in English) is answered, one in any other language is refused with a message.
+
     Raises:
-        UsageError: Empty, only punctuation, too long, or not in English.
+        UsageError: Empty, only punctuation, too long, or in a language no item is in.
     """
     question = question.replace("\x00", " ").strip()
     if not question:
@@ -51,17 +60,25 @@ def check_question(question: str) -> str:
             f"{MAX_QUESTION_CHARS:,} are accepted.",
             fix="Ask a shorter question; search (mediamind search) takes key words.",
         )
+    known = {"en", *languages}
     letters = [c for c in question if c.isalpha()]
     latin = sum("LATIN" in unicodedata.name(c, "") for c in letters)
-    words = normalise_question(question).split()
-    foreign = sum(w in _FOREIGN_WORDS for w in words)
-    english = sum(w in _STOPWORDS for w in words)
-    if (letters and latin / len(letters) < _MIN_LATIN_SHARE) or (
-        foreign >= 2 and foreign > english
-    ):
+    if letters and latin / len(letters) < _MIN_LATIN_SHARE and known <= _LATIN_SCRIPT:
         raise UsageError(
-            "The question does not look like English; transcripts are English, so answers are "
-            "only found for English questions.",
-            fix="Ask the question in English.",
+            "The question is not written in the Latin alphabet, and the library's transcripts "
+            f"are in {_names(known)}.",
+            fix="Ask the question in English, or in the language of your recordings.",
+        )
+    asked = question_language(question, languages)
+    if asked not in known:
+        raise UsageError(
+            f"The question looks {language_name(asked)}, but the library's transcripts are in "
+            f"{_names(known)}, so nothing could be found for it.",
+            fix="Ask the question in English, or in the language of your recordings.",
         )
     return question
+
+
+def _names(codes: set[str]) -> str:
+    names = sorted(language_name(c) for c in codes)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

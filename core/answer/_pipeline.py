@@ -22,7 +22,7 @@ from core.answer._grammar import (
     only_quote,
     parse_answer,
 )
-from core.answer._input import check_question
+from core.answer._input import check_question, question_language
 from core.answer._settings import SYSTEM_PROMPT, USER_PREFIX, AnswerSettings
 from core.answer._text import (
     _EXPANSIONS,
@@ -30,7 +30,9 @@ from core.answer._text import (
     _STOPWORDS,
     _WORD,
     _name_words,
+    content_stems,
     normalise_question,
+    overlap,
     sanitize,
     sounds_like,
     split_sentences,
@@ -58,6 +60,7 @@ from core.search import (
     default_encoder,
     query_terms,
 )
+from core.stopwords import stopwords_for
 from core.store import Library
 from core.transcript import format_timestamp
 
@@ -116,6 +119,7 @@ class Answerer:
         self.cache = AnswerCache(library, enabled=cache)
         self._handle = LLMHandle(llm)
         self._titles: tuple[int, dict[int, frozenset[str]]] | None = None
+        self._languages: tuple[int, tuple[str, ...]] | None = None
 
     # -- model ----------------------------------------------------------------------------------
 
@@ -162,7 +166,7 @@ class Answerer:
             LLMError: The model failed while generating.
         """
         t0 = time.perf_counter()
-        question = check_question(question)
+        question = check_question(question, self.library_languages())
         if not self.library.db.scalar("SELECT 1 FROM chunks LIMIT 1"):
             raise UsageError(
                 "The library has no transcribed items to answer from.",
@@ -171,6 +175,12 @@ class Answerer:
         s = self.settings
         k = max(1, min(int(k or s.k), 50))
         filters = filters or SearchFilters()
+        if not filters.speakers:
+            from core.speakers.profiles import speakers_in_question
+
+            asked_of = speakers_in_question(self.library.db, question)
+            if asked_of:  # "What did Dana say about...": Dana's own words only
+                filters = replace(filters, speakers=asked_of)
         version = self.library.content_version
         key = AnswerCache.key(
             question, k, filters, model_id=self.model_id, settings=self.settings, version=version
@@ -185,8 +195,15 @@ class Answerer:
                 yield final
                 return
 
-        results = self.searcher.search(question, k=k, filters=filters)
-        relevance, closest = self._relevance(question, results)
+        topic = question
+        if filters.speakers:
+            from core.speakers.profiles import without_speaker_names
+
+            # "Dana" in "What did Dana say about the budget?" says whose words, not what they
+            # are about: a name nobody says would count as a topic word the library lacks.
+            topic = without_speaker_names(self.library.db, question, filters.speakers)
+        results = self.searcher.search(topic, k=k, filters=filters)
+        relevance, closest = self._relevance(topic, results)
         llm: LocalLLM | None = None
         passages: list[_Passage] = []
         timing: dict[str, float] = {}
@@ -200,6 +217,7 @@ class Answerer:
                 results=results,
                 llm=llm,
                 timing=timing,
+                speakers=filters.speakers,
             )
         if llm is None or not passages:
             text = self._refusal_text(closest)
@@ -258,10 +276,18 @@ class Answerer:
         kept_at: list[int] = []
         seen: set[str] = set()
         qv = self.searcher.query_vector(question)
+        # MiniLM is an English model: a German question scores 0.30-0.42 against every German
+        # sentence of a library, the answering one included, so its cosine cannot tell whether
+        # a sentence addresses the question. In another language the sentence must share a
+        # topic word with the question instead.
+        foreign = question_language(question, self.library_languages()) != "en"
+        topic_stems = content_stems(question, generic=False) if foreign else []
         for body, cited in parse_answer(raw, labels):
             check, cites = verify_sentence(
                 s, self._embed, qv, body=body, cited=cited, by_label=by_label
             )
+            if check.supported and topic_stems and overlap(topic_stems, body) == 0:
+                check = replace(check, supported=False, reason="shares no word with the question")
             norm = normalise_question(body)
             if check.supported and any(norm in prev or prev in norm for prev in seen):
                 check = replace(check, supported=False, reason="repeats an earlier sentence")
@@ -405,7 +431,8 @@ class Answerer:
         qv = self.searcher.query_vector(question)
         vectors = self.searcher.store.embed([r.text for r in results])
         cos = float(np.max(vectors @ qv))
-        coverage, absent = self._topic_words(question, results[:5])
+        asked = question_language(question, self.library_languages())
+        coverage, absent = self._topic_words(question, results[:5], stopwords_for(asked))
         # Names (capitalised mid-sentence, acronyms, words with digits) are what speech
         # recognition garbles most ("de Maiziere" heard as "mays year"), so a name absent from
         # the transcripts does not by itself mean the library lacks the subject; an ordinary
@@ -422,7 +449,10 @@ class Answerer:
         )
 
     def _topic_words(
-        self, question: str, top: Sequence[SearchResult]
+        self,
+        question: str,
+        top: Sequence[SearchResult],
+        function_words: frozenset[str] = frozenset(),
     ) -> tuple[float, tuple[str, ...]]:
         """IDF-weighted share of the question's topic words in the ``top`` chunks, and the absent.
 
@@ -433,7 +463,11 @@ class Answerer:
         """
         from core.search import fts_query
 
-        terms = [t for t in query_terms(question) if t not in _GENERIC and t not in _STOPWORDS]
+        terms = [
+            t
+            for t in query_terms(question)
+            if t not in _GENERIC and t not in _STOPWORDS and t not in function_words
+        ]
         chunk_ids = [r.chunk_id for r in top]
         if not terms or not chunk_ids:
             return (1.0 if not terms else 0.0), ()
@@ -475,6 +509,16 @@ class Answerer:
             if any(in_top(w) for w in words):
                 found += idf
         return (found / total if total else 0.0), tuple(missing)
+
+    def library_languages(self) -> tuple[str, ...]:
+        """The spoken languages of the library's items, cached per content version."""
+        version = self.library.content_version
+        if self._languages is None or self._languages[0] != version:
+            rows = self.library.db.query(
+                "SELECT DISTINCT language FROM media_items WHERE language IS NOT NULL"
+            )
+            self._languages = (version, tuple(sorted(str(r["language"]) for r in rows)))
+        return self._languages[1]
 
     def _title_stems(self) -> dict[int, frozenset[str]]:
         """Stems of each item's title words, cached per library content version."""

@@ -6,9 +6,10 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from core.stopwords import ANSWER_STOPWORDS
+from core.stopwords import ANSWER_STOPWORDS, COMMON_LANGUAGES, guess_language, stopwords_for
 
-_WORD = re.compile(r"[a-z0-9]+")
+# Letters and digits of any script: "höhle" is one word, not "h" and "hle".
+_WORD = re.compile(r"[^\W_]+")
 _STOPWORDS = ANSWER_STOPWORDS
 # Words of how a question is asked rather than what it is about; they say nothing about
 # whether the library holds the answer.
@@ -127,10 +128,16 @@ def stem(word: str) -> str:
 
 
 def content_stems(text: str, *, generic: bool = True) -> list[str]:
-    """Stems of the words that carry content (stopwords, and optionally question words, out)."""
+    """Stems of the words that carry content (stopwords, and optionally question words, out).
+
+    A text in another common language (a German question, a French transcript) also loses
+    that language's function words, which would otherwise count as shared content ("die").
+    """
+    language = guess_language(text, COMMON_LANGUAGES) or "en"
+    stop = _STOPWORDS if language == "en" else _STOPWORDS | stopwords_for(language)
     out = []
     for w in _WORD.findall(text.lower()):
-        if w in _STOPWORDS or (not generic and w in _GENERIC):
+        if w in stop or (not generic and w in _GENERIC):
             continue
         if len(w) >= 3 or w.isdigit():
             out.append(stem(w))

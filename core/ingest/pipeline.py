@@ -81,6 +81,9 @@ class IngestEvent:
     message: str = ""
     chunks_indexed: int = 0
     warning: str = ""
+    # Seconds of audio in the file once known (0 before): with ``fraction``, how much audio
+    # is done, which gives the speed (x real time) and the time left of a progress display.
+    duration: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -337,7 +340,14 @@ def transcribe_file(
     return Transcription(transcriber, decode_audio(path, probed_duration), options)
 
 
-class _Ingestor:
+class Ingestor:
+    """One ingest run over a library: checks, transcription, storage, one file at a time.
+
+    Local ingest drives it with :meth:`run`; the Ray driver (``core.cluster``) calls its steps
+    (:meth:`precheck`, :meth:`start`, :meth:`prepare`, :meth:`store_prepared`) so that both
+    write items the same way.
+    """
+
     def __init__(
         self, library: Library, options: IngestOptions, encoder: TextEncoder | None
     ) -> None:
@@ -352,6 +362,7 @@ class _Ingestor:
         self.options = options
         self._transcriber: Transcriber | LanguageRouter | None = None
         self._warning = ""
+        self._duration = 0.0  # seconds of audio of the file being ingested, once known
         self.embed = None
         if options.index:
             from core.search import EmbeddingStore, default_encoder
@@ -359,6 +370,7 @@ class _Ingestor:
             self.embed = EmbeddingStore(library, encoder or default_encoder).embed
 
     def transcriber(self) -> Transcriber | LanguageRouter:
+        """The Whisper model (or language router) for this run, loaded once."""
         # Resolved on first need, so subtitle-only runs never touch the model.
         if self._transcriber is None:
             self._transcriber = make_transcriber(self.options)
@@ -390,6 +402,7 @@ class _Ingestor:
         return self.options.language is not None and language != self.options.language
 
     def run(self, files: list[Path], failures: list[IngestEvent]) -> Iterator[IngestEvent]:
+        """Ingest ``files`` in order, after reporting the ``failures`` discovery found."""
         total = len(files) + len(failures)
         for n, event in enumerate(failures, start=1):
             yield IngestEvent("failed", event.path, n, total, message=event.message)
@@ -456,6 +469,7 @@ class _Ingestor:
         return self.library.upsert_pending(str(path), path.stem, kind)
 
     def one(self, path: Path, n: int, total: int) -> Iterator[IngestEvent]:
+        """Ingest one file (the ``n``-th of ``total``), yielding its progress events."""
         st = self.precheck(path, n, total)
         if isinstance(st, IngestEvent):
             yield st
@@ -464,10 +478,18 @@ class _Ingestor:
         yield IngestEvent("started", path, n, total, 0.0, item_id)
         indexed = 0
         self._warning = ""
+        self._duration = 0.0
         try:
             for fraction, indexed in self._process(path, item_id, st):
                 yield IngestEvent(
-                    "progress", path, n, total, fraction, item_id, chunks_indexed=indexed
+                    "progress",
+                    path,
+                    n,
+                    total,
+                    fraction,
+                    item_id,
+                    chunks_indexed=indexed,
+                    duration=self._duration,
                 )
         except ModelError as exc:
             # Every following file would fail the same way: stop the run with the fix.
@@ -503,6 +525,7 @@ class _Ingestor:
             item.language or "",
             chunks_indexed=indexed,
             warning=self._warning,
+            duration=item.duration or self._duration,
         )
 
     def _process(self, path: Path, item_id: int, st: os.stat_result) -> Iterator[tuple[float, int]]:
@@ -510,6 +533,7 @@ class _Ingestor:
         prep = self.prepare(path, item_id, st)
         if prep.transcript is not None:
             self._warning = prep.warning
+            self._duration = prep.transcript[0].duration or 0.0
             yield 1.0, len(self.store_prepared(item_id, prep))
             return
         yield from self._transcribe(path, item_id, prep)
@@ -568,6 +592,7 @@ class _Ingestor:
     def _transcribe(self, path: Path, item_id: int, prep: Prepared) -> Iterator[tuple[float, int]]:
         """Transcribe a file, storing its chunks batch by batch as they are finished."""
         run = transcribe_file(self.transcriber(), path, prep.probed_duration, self.options)
+        self._duration = run.duration
         writer = None
         for fraction, segments in run.steps():
             if writer is None and run.info is not None:
@@ -659,7 +684,7 @@ def ingest(
         paths = [paths]
     files, failures = discover(Path(p) for p in paths)
     with library.ingest_running():
-        yield from _Ingestor(library, options or IngestOptions(), encoder).run(files, failures)
+        yield from Ingestor(library, options or IngestOptions(), encoder).run(files, failures)
 
 
 def prune(library: Library) -> list[int]:

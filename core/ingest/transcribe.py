@@ -28,8 +28,8 @@ from core.transcript import Segment, Word
 
 log = logging.getLogger(__name__)
 
-# Silero VAD (it only places the cuts between windows): speech probability above which a frame
-# is speech, and the shortest stretch of speech that counts.
+# Silero VAD (it places the cuts between windows and decides which windows are decoded): speech
+# probability above which a frame is speech, and the shortest stretch of speech that counts.
 VAD_THRESHOLD = 0.35
 VAD_MIN_SPEECH_MS = 100
 # An over-long window is cut at its quietest point, looked for after this share of it, in
@@ -79,8 +79,9 @@ def speech_windows(
     """Split a recording into consecutive windows that cover all of it.
 
     Boundaries go in the middle of pauses found by the Silero voice-activity model that ships
-    with faster-whisper. VAD only places the cuts; no audio is dropped, because VAD filtering
-    was measured to lose soft speech on joined recordings. A window still longer than
+    with faster-whisper. The windows keep the pauses around speech, because trimming audio to
+    the VAD's speech frames was measured to lose soft speech on joined recordings; which
+    windows are decoded at all is :func:`spoken_windows`' choice. A window still longer than
     ``max_window`` is cut at its quietest 200 ms.
 
     Returns:
@@ -157,7 +158,7 @@ def heard_segments(
 ) -> list[Segment]:
     """Keep only segments that overlap detected speech, clamped to the recording's length.
 
-    Windows keep the audio around speech (VAD only places cuts), so Whisper can still write
+    Windows keep the pauses around speech, so Whisper can still write
     text over a silent stretch inside a window; such text is dropped here, as is anything that
     starts after the end of the media.
     """

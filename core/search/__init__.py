@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from core.search.embedding import Embedder as Embedder
     from core.search.embedding import EmbeddingConfig as EmbeddingConfig
     from core.search.embedding import default_threads as default_threads
+    from core.search.hybrid import RELEVANCE_FLOOR as RELEVANCE_FLOOR
     from core.search.hybrid import EmbeddingStore as EmbeddingStore
     from core.search.hybrid import LRUCache as LRUCache
     from core.search.hybrid import Searcher as Searcher
@@ -44,6 +45,7 @@ _EXPORTS = {
     "FP32_FILENAME": "core.search.embedding",
     "INT8_FILENAME": "core.search.embedding",
     "LRUCache": "core.search.hybrid",
+    "RELEVANCE_FLOOR": "core.search.hybrid",
     "MODEL_DIRNAME": "core.search.embedding",
     "MODEL_NAME": "core.search.embedding",
     "SOURCE_PACKAGE": "core.search.embedding",
@@ -65,6 +67,7 @@ __all__ = [
     "INT8_FILENAME",
     "MODEL_DIRNAME",
     "MODEL_NAME",
+    "RELEVANCE_FLOOR",
     "SOURCE_PACKAGE",
     "TOKENIZER_FILENAME",
     "Embedder",

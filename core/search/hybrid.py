@@ -294,6 +294,12 @@ class SearchResult:
     vector_rank: int | None
     bm25_rank: int | None
     speakers: tuple[str, ...] = ()  # who speaks in the chunk, most speech first
+    # How closely the chunk matches the query, 0..1: the cosine of their MiniLM vectors plus
+    # SearchSettings.lexical_weight x the chunk's IDF-weighted coverage of the query's words
+    # (Searcher.relevance_parts). Unlike the fused rank score it is comparable across queries,
+    # so a floor on it can say "nothing here". None: not measured (no floor asked) or the
+    # chunk has no vector.
+    relevance: float | None = None
 
     @property
     def start_display(self) -> str:
@@ -320,6 +326,7 @@ class SearchResult:
             "chunk_id": self.chunk_id,
             "speaker": self.speakers[0] if self.speakers else None,
             "speakers": list(self.speakers),
+            "relevance": None if self.relevance is None else round(self.relevance, 4),
         }
 
 
@@ -338,6 +345,18 @@ class SearchSettings:
     vector_weight: float = 1.0
     bm25_weight: float = 1.0
     candidates: int = 50
+    # Weight of a hit's coverage of the query's words in its relevance (see
+    # Searcher.relevance_parts); chosen with the floor by ``python -m bench.search_floor``.
+    lexical_weight: float = 1.0
+
+
+# The relevance (SearchResult.relevance) below which a hit is not shown by ``mediamind search``
+# and the app's Search: chosen with SearchSettings.lexical_weight by ``python -m
+# bench.search_floor`` on the calibration half of qmsum (keep 95 % of the hits on gold answer
+# spans) and reported on the other half; see docs/benchmarks.md. The fused RRF score cannot
+# serve: it depends only on ranks, so the best hit of any query, however unrelated, scores the
+# same.
+RELEVANCE_FLOOR = 0.5
 
 
 class LRUCache:
@@ -555,6 +574,8 @@ class Searcher:
         k: int = 10,
         filters: SearchFilters | None = None,
         mode: str = "hybrid",
+        *,
+        floor: float | None = None,
     ) -> list[SearchResult]:
         """Return the best ``k`` chunks for ``query``.
 
@@ -565,6 +586,10 @@ class Searcher:
             k: Number of results.
             filters: Restrictions on items, kinds or dates.
             mode: ``hybrid``, ``vector`` or ``bm25`` (the last two for evaluation).
+            floor: Leave out hits whose :attr:`SearchResult.relevance` is below this (hits
+                without a vector stay); :data:`RELEVANCE_FLOOR` is the calibrated one. With
+                nothing relevant in the library, nothing is returned. Relevance is measured
+                only when a floor is given (0.0 measures it and keeps every hit).
         """
         filters = filters or SearchFilters()
         query = query.replace("\x00", " ")[:10_000]
@@ -573,7 +598,7 @@ class Searcher:
             # Nothing to search for (only spaces or punctuation such as a lone quote): the
             # vector side would still return its nearest chunks, which match nothing typed.
             return []
-        key = (query, k, filters, mode, self.settings, self.library.content_version)
+        key = (query, k, filters, mode, floor, self.settings, self.library.content_version)
         hit: list[SearchResult] | None = self._results.get(key)
         if hit is not None:
             return hit
@@ -599,10 +624,85 @@ class Searcher:
 
             spoken = chunk_has_speaker(self.library.db, ranked, filters.speakers)
             ranked = [c for c in ranked if c in spoken]
+        relevance: dict[int, float] = {}
+        if floor is not None:  # (0.0 measures relevance and keeps every hit)
+            # Measured a batch of k at a time, best first, until k hits clear the floor: a
+            # vector read costs ~2 ms in a library of a million chunks.
+            kept: list[int] = []
+            with self.library.db.errors():
+                for at in range(0, len(ranked), k):
+                    batch = ranked[at : at + k]
+                    relevance.update(self._relevance(query, batch))
+                    kept += [c for c in batch if relevance.get(c, floor) >= floor]
+                    if len(kept) >= k:
+                        break
+            ranked = kept
         best = ranked[:k]
-        results = self._materialise(best, fused, vec_ranks, bm25_ranks, terms)
+        results = self._materialise(best, fused, vec_ranks, bm25_ranks, terms, relevance=relevance)
         self._results.put(key, results)
         return results
+
+    def _relevance(self, query: str, ids: Sequence[int]) -> dict[int, float]:
+        """Each chunk's relevance: cosine + ``lexical_weight`` x coverage, clipped to 0..1."""
+        w = self.settings.lexical_weight
+        return {
+            c: min(1.0, max(0.0, cos + w * cov))
+            for c, (cos, cov) in self.relevance_parts(query, ids).items()
+        }
+
+    def relevance_parts(self, query: str, ids: Sequence[int]) -> dict[int, tuple[float, float]]:
+        """The two signals of a hit's relevance, per chunk that has a vector.
+
+        * the cosine between the query and the chunk's stored vector (MiniLM, from its int8
+          copy): meaning;
+        * the chunk's coverage of the query: the IDF-weighted share of the query's words it
+          holds (compared as the full-text index does, by Porter stem). A word no chunk holds
+          weighs most, so a query about something the library never mentions covers little.
+        """
+        if not ids:
+            return {}
+        vec = np.asarray(self.query_vector(query), dtype=np.float32)
+        # The int8 copies (one indexed read for all, not a point read of each float vector in
+        # sqlite-vec's blobs): vec_quantize_int8(x, 'unit') keeps 127.5 x - 0.5 truncated, so
+        # (q + 0.5) / 127.5 gives x back within 1/127.5 a component; cosines agree to ~0.01.
+        rows = self.library.db.conn.execute(
+            "SELECT chunk_id, vector FROM chunk_vec_int8 "
+            "WHERE chunk_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        ).fetchall()
+        cosines: dict[int, float] = {}
+        for cid, blob in cast("list[tuple[int, bytes]]", rows):
+            approx = (np.frombuffer(blob, dtype=np.int8).astype(np.float32) + 0.5) / 127.5
+            norm = float(np.linalg.norm(approx))
+            if norm > 0:
+                cosines[int(cid)] = float(approx @ vec) / norm
+        coverage = self._coverage(query, list(cosines))
+        return {c: (cos, coverage.get(c, 0.0)) for c, cos in cosines.items()}
+
+    def _coverage(self, query: str, ids: Sequence[int]) -> dict[int, float]:
+        terms = query_terms(query)
+        if not terms or not ids:
+            return {}
+        db = self.library.db
+        n = int(db.scalar("SELECT coalesce(max(id), 0) FROM chunks"))  # ~ the chunk count
+        wanted = json.dumps(list(ids))
+        weight: dict[int, float] = dict.fromkeys(ids, 0.0)
+        total = 0.0
+        for t in terms:
+            df = self.doc_freq(t)
+            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            total += idf
+            if not df:
+                continue
+            # The full-text index says which of the chunks hold the word (its porter stem).
+            rows = db.conn.execute(
+                "SELECT rowid FROM chunk_fts WHERE chunk_fts MATCH ? "
+                "AND rowid IN (SELECT value FROM json_each(?))",
+                (fts_query([t]), wanted),
+            ).fetchall()
+            for (cid,) in rows:
+                weight[int(cid)] += idf
+        return {c: w / (total or 1.0) for c, w in weight.items()}
 
     def _vector(self, query: str, n: int, filters: SearchFilters) -> list[int]:
         vec = self.query_vector(query)
@@ -865,6 +965,8 @@ class Searcher:
         vec: list[int],
         bm25: list[int],
         terms: Sequence[str],
+        *,
+        relevance: dict[int, float] | None = None,
     ) -> list[SearchResult]:
         if not ids:
             return []
@@ -893,6 +995,7 @@ class Searcher:
                 vector_rank=vrank.get(c),
                 bm25_rank=brank.get(c),
                 speakers=tuple(voices.get(c, ())),
+                relevance=(relevance or {}).get(c),
             )
             for c in ids
             if c in by_id

@@ -10,6 +10,8 @@ never merges or removes it. The user renames and merges profiles (``mediamind sp
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -268,6 +270,62 @@ def merge_profiles(db: Database, keep: int, other: int) -> SpeakerProfile:
     return next(p for p in list_profiles(db) if p.id == keep)
 
 
+def split_profile(db: Database, profile_id: int, item_id: int) -> SpeakerProfile:
+    """Give the voice of ``profile_id`` in item ``item_id`` a profile of its own.
+
+    For two people the library took as one: the item's voice becomes a new, unnamed profile
+    (its centroid that voice's); an unnamed original profile's centroid is recomputed from the
+    voices it keeps, a named one stays as the user set it.
+
+    Raises:
+        NotFoundError: No such profile, or it does not speak in that item.
+        UsageError: The item is the profile's only item (there is nothing to split off).
+    """
+    with db.atomic():
+        original = _get(db, profile_id)
+        voices = db.query(
+            "SELECT media_id, label, centroid, seconds FROM item_speakers WHERE profile_id=?",
+            (profile_id,),
+        )
+        moving = [v for v in voices if int(v["media_id"]) == item_id]
+        staying = [v for v in voices if int(v["media_id"]) != item_id]
+        if not moving:
+            raise NotFoundError(
+                f"Speaker {profile_id} does not speak in item {item_id}.",
+                fix=f"Run 'mediamind transcript {item_id}' to see who speaks there.",
+            )
+        if not staying:
+            raise UsageError(
+                f"Item {item_id} is the only item of speaker {profile_id}; there is nothing to "
+                "split off.",
+                fix="Rename the speaker instead: mediamind speakers rename ID NAME.",
+            )
+
+        def mean(rows: list[dict[str, Any]]) -> tuple[npt.NDArray[np.float32], float]:
+            weights = [max(float(r["seconds"]), 1e-3) for r in rows]
+            total = sum(_vec(r["centroid"]) * w for r, w in zip(rows, weights, strict=True))
+            return _unit(np.asarray(total, dtype=np.float32)), sum(weights)
+
+        centroid, seconds = mean(moving)
+        db.execute(
+            "INSERT INTO speaker_profiles (name, centroid, seconds, created_at) "
+            "VALUES (NULL, ?, ?, ?)",
+            (centroid.tobytes(), seconds, utcnow()),
+        )
+        new_id = db.last_insert_rowid()
+        db.execute(
+            "UPDATE item_speakers SET profile_id=? WHERE profile_id=? AND media_id=?",
+            (new_id, profile_id, item_id),
+        )
+        if original["name"] is None:
+            kept, kept_seconds = mean(staying)
+            db.execute(
+                "UPDATE speaker_profiles SET centroid=?, seconds=? WHERE id=?",
+                (kept.tobytes(), kept_seconds, profile_id),
+            )
+    return next(p for p in list_profiles(db) if p.id == new_id)
+
+
 def chunk_speakers(db: Database, chunk_ids: list[int]) -> dict[int, list[str]]:
     """Chunk id -> its speakers' names, the one with most speech first."""
     if not chunk_ids:
@@ -301,3 +359,75 @@ def chunk_has_speaker(db: Database, chunk_ids: list[int], profile_ids: tuple[int
         [*chunk_ids, *profile_ids],
     )
     return {int(r["id"]) for r in rows}
+
+
+# Verbs of saying: "What did Dana say about...", "Dana mentioned", "does Dana think".
+_SAYING = (
+    "say|says|said|saying|think|thinks|thought|tell|tells|told|mention|mentions|mentioned|"
+    "explain|explains|explained|propose|proposes|proposed|suggest|suggests|suggested|argue|"
+    "argues|argued|talk|talks|talked|announce|announces|announced|promise|promises|promised|"
+    "report|reports|reported|claim|claims|claimed|describe|describes|described|believe|"
+    "believes|feel|feels|felt|ask|asks|asked|answer|answers|answered|want|wants|wanted"
+)
+
+
+def speakers_in_question(db: Database, question: str) -> tuple[int, ...]:
+    """The profiles whose own words a question asks for.
+
+    "What did Dana say about the budget?", "Dana mentioned...", "according to Dana", "Dana's
+    view": the question is about what that person said, so answers come from their speech
+    only. A name merely mentioned ("What was said about Dana?") restricts nothing.
+    """
+    found: list[int] = []
+    for p in list_profiles(db):
+        name = re.escape(p.name)
+        patterns = (
+            rf"\b{name}\b(?:\s+\w+)?\s+(?:{_SAYING})\b",  # "Dana (really) said"
+            rf"\baccording\s+to\s+{name}\b",
+            rf"\b{name}(?:'s|\u2019s)\s+(?:view|views|opinion|point|position|take|answer|words)",
+        )
+        if any(re.search(pat, question, re.IGNORECASE) for pat in patterns):
+            found.append(p.id)
+    return tuple(found)
+
+
+def without_speaker_names(db: Database, question: str, profile_ids: tuple[int, ...]) -> str:
+    """``question`` with the names of ``profile_ids`` (and their "'s") taken out."""
+    for p in list_profiles(db):
+        if p.id in profile_ids:
+            name = re.escape(p.name)
+            question = re.sub(rf"\b{name}(?:'s|\u2019s)?\b", " ", question, flags=re.IGNORECASE)
+    return re.sub(r"\s+", " ", question).strip()
+
+
+def speaker_spans(
+    db: Database, media_ids: Iterable[int], profile_ids: tuple[int, ...]
+) -> dict[int, list[tuple[float, float]]]:
+    """Per item, the (start, end) of each segment spoken by one of ``profile_ids``."""
+    ids = sorted(set(media_ids))
+    if not ids or not profile_ids:
+        return {}
+    rows = db.query(
+        "SELECT s.media_id, s.start, s.end FROM segments s "
+        "JOIN item_speakers i ON i.media_id = s.media_id AND i.label = s.speaker "
+        f"WHERE s.media_id IN ({','.join('?' * len(ids))}) "
+        f"AND i.profile_id IN ({','.join('?' * len(profile_ids))}) ORDER BY s.media_id, s.start",
+        [*ids, *profile_ids],
+    )
+    out: dict[int, list[tuple[float, float]]] = {}
+    for r in rows:
+        out.setdefault(int(r["media_id"]), []).append((float(r["start"]), float(r["end"])))
+    return out
+
+
+def spoken_by(spans: list[tuple[float, float]], start: float, end: float) -> bool:
+    """Whether the sentence at ``start``-``end`` is spoken within ``spans``.
+
+    Speech recognition can run one sentence on across a change of speaker (no full stop where
+    the second voice begins), so a sentence belongs to the voice that starts it, or to one
+    that speaks most of it.
+    """
+    if any(a <= start < b for a, b in spans):
+        return True
+    inside = sum(max(0.0, min(b, end) - max(a, start)) for a, b in spans)
+    return end > start and inside >= 0.5 * (end - start)

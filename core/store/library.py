@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import DiskFullError, LibraryError, NotFoundError
+from core.errors import DiskFullError, LibraryError, NotFoundError, UsageError
 from core.paths import DB_FILENAME
 from core.store.db import Database, utcnow
 from core.store.vectors import write_vectors
@@ -56,6 +56,7 @@ class MediaItem:
             "kind": self.kind,
             "language": self.language,
             "error": self.error,
+            "transcript_source": self.transcript_source,  # e.g. whisper:tiny.en, subtitle
         }
 
 
@@ -450,10 +451,119 @@ class Library:
         )
 
     def delete_item(self, item_id: int) -> None:
-        """Remove an item with its segments and chunks."""
+        """Remove an item with everything stored about it (see :meth:`remove_items`)."""
+        self.remove_items([item_id])
+
+    # Every table that holds rows of one item, children first. Deleting a chunk also deletes
+    # its full-text row and its vectors (float, bits, int8) through the triggers of
+    # migrations 2 and 3; ``reviews`` and ``review_draws`` go before the tags they point at.
+    _ITEM_TABLES = (
+        "chunks",
+        "segments",
+        "translations",
+        "review_draws",
+        "reviews",
+        "tags",
+        "annotations",
+        "watch_events",
+        "item_speakers",
+        "recommend_items",
+    )
+
+    def remove_items(self, item_ids: Sequence[int]) -> list[MediaItem]:
+        """Remove items from the library, in one transaction; their files stay on disk.
+
+        Goes: the items' chunks with their full-text rows and vectors, segments,
+        translations, tags with their reviews, annotations, watch events, speaker links
+        (and unnamed speaker profiles no other item uses), recommender rows, then the items.
+        Either all of it happens or, on any error, none of it.
+
+        Returns:
+            The removed items, as they were.
+
+        Raises:
+            NotFoundError: One of the ids is not an item; nothing was removed.
+        """
+        ids = list(dict.fromkeys(int(i) for i in item_ids))
         with self.db.atomic():
-            self.db.execute("DELETE FROM media_items WHERE id=?", (item_id,))
-            self._bump_content_version()
+            removed = [self.get_item(i) for i in ids]  # every id checked before any write
+            for item_id in ids:
+                self.db.execute(
+                    "DELETE FROM review_draws WHERE tag_id IN "
+                    "(SELECT id FROM tags WHERE media_id=?)",
+                    (item_id,),
+                )
+                for table in self._ITEM_TABLES:
+                    if table != "review_draws":
+                        self.db.execute(f"DELETE FROM {table} WHERE media_id=?", (item_id,))
+                self.db.execute("DELETE FROM media_items WHERE id=?", (item_id,))
+            if ids:
+                # A voice heard only in the removed items (named voices are the user's).
+                self.db.execute(
+                    "DELETE FROM speaker_profiles WHERE name IS NULL AND id NOT IN "
+                    "(SELECT profile_id FROM item_speakers)"
+                )
+                self.db.execute("DELETE FROM recommend_state")  # built from the removed events
+                self._bump_content_version()
+        return removed
+
+    def rename_item(self, item_id: int, title: str) -> MediaItem:
+        """Give an item a new title (what every view and search result shows).
+
+        Raises:
+            NotFoundError: There is no such item.
+            UsageError: The title is empty.
+        """
+        title = " ".join(title.split())
+        if not title:
+            raise UsageError(
+                "A title cannot be empty.", fix="Type at least one letter for the new title."
+            )
+        with self.db.atomic():
+            self.get_item(item_id)
+            self.db.execute(
+                "UPDATE media_items SET title=?, updated_at=? WHERE id=?",
+                (title, utcnow(), item_id),
+            )
+            self._bump_content_version()  # search results and answers cache titles
+        return self.get_item(item_id)
+
+    def relocate_item(self, item_id: int, path: Path | str, sha256: str | None) -> MediaItem:
+        """Point an item at the file it was moved to, keeping its transcript and tags.
+
+        Args:
+            item_id: The item.
+            path: Where the file is now.
+            sha256: The file's sha256 (the caller reads the file, outside the lock); it must
+                be the one stored, so a different recording never takes over a transcript.
+
+        Raises:
+            NotFoundError: There is no such item.
+            UsageError: The file is another recording, or another item already has it.
+        """
+        path = str(Path(path).expanduser().resolve())
+        with self.db.atomic():
+            item = self.get_item(item_id)
+            if item.sha256 is not None and sha256 != item.sha256:
+                raise UsageError(
+                    f"{path} is not the file of '{item.title}' (its content differs).",
+                    fix="Pick the moved file itself, or add this one to the library as new.",
+                )
+            other = self.item_by_path(path)
+            if other is not None and other.id != item_id:
+                raise UsageError(
+                    f"{path} is already in the library as '{other.title}' (item {other.id}).",
+                    fix="Remove one of the two items first.",
+                )
+            try:
+                mtime: float | None = os.stat(path).st_mtime
+            except OSError:
+                mtime = item.mtime
+            self.db.execute(
+                "UPDATE media_items SET path=?, mtime=?, updated_at=? WHERE id=?",
+                (path, mtime, utcnow(), item_id),
+            )
+        return self.get_item(item_id)
 
     # -- transcripts --------------------------------------------------------------------------
 

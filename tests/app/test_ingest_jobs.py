@@ -34,8 +34,12 @@ def test_import_reaches_100_percent_and_appears_in_library(
     window.jobs.dataChanged.connect(lambda *_: fractions.append(job.progress))
     qtbot.waitUntil(lambda: job.state == "done", timeout=240_000)
 
-    assert job.progress == 1.0 and window.jobs.index(0, 2).data() == "100%"
+    # Progress is by audio time, with elapsed time and speed (x real time) once done.
+    assert job.progress == 1.0 and job.duration == pytest.approx(11, 0.1)
+    assert window.jobs.index(0, 2).data() == "100% · 0:11 of 0:11"
     assert window.jobs.index(0, 1).data() == "Done"
+    timing = window.jobs.index(0, 3).data()
+    assert "elapsed" in timing and "\u00d7 real time" in timing, timing
     assert any(0 < f < 1 for f in fractions), "no intermediate progress was shown"
     qtbot.waitUntil(
         lambda: any(i.status == "ready" and i.path == str(clip) for i in table_items(window)),

@@ -21,7 +21,7 @@ from core.annotate import (
 )
 from core.annotate.annotator import fit_head, prompt_version
 from core.annotate.classify import label_space, unit
-from core.annotate.safety import rate
+from core.annotate.safety import TimedText, rate
 from core.cli import main
 from core.errors import NotFoundError, UsageError
 from core.ingest.pipeline import import_transcript
@@ -209,6 +209,18 @@ def test_reannotation_never_overwrites_reviewed_tags(lib: Library) -> None:
     assert not any(t.type == "safety" for t in auto)
     assert after.topics[0].value == "Entertainment" and after.topics[0].gold
     assert after.mood is not None and after.mood.value != rejected.value
+
+
+def test_annotating_again_gives_the_same_mood(lib: Library) -> None:
+    """The previous machine mood is not a reviewer's rejection (it used to flip each run)."""
+    ann = no_llm(lib)
+    run(lib, ann)
+    first = {i.title: item_tags(lib, i.id).mood for i in lib.items()}
+    run(lib, ann, force=True)
+    again = {i.title: item_tags(lib, i.id).mood for i in lib.items()}
+    assert {k: m.value for k, m in first.items() if m} == {
+        k: m.value for k, m in again.items() if m
+    }
 
 
 def test_unchanged_items_are_skipped_until_content_or_prompt_changes(lib: Library) -> None:
@@ -455,3 +467,152 @@ def test_report_flags_a_label_whose_agreement_dropped(lib: Library) -> None:
     assert any("True Crime" in a and "v1" in a and "v2" in a for a in report.alerts), report.alerts
     versions = {d.key: d.agreement for d in report.drift if d.group == "prompt_version"}
     assert versions == {"v1": 1.0, "v2": 0.0}
+
+
+# -- issue 22: entity types, safety evidence, moods, short items --------------------------------
+
+# From the demo library's scripts, where the 135M model typed these names wrongly.
+DEMO_NAMES_TEXT = (
+    "Within seventy years of the Gutenberg Bible, the ideas of Martin Luther reached readers all "
+    "over Europe in print. There, the printer Aldus Manutius published Greek classics. "
+    "Hello, I am Lena Fisher from the design team. The Bank of England raised rates in London. "
+    "We met Zorblax yesterday."
+)
+
+
+def test_entities_are_typed_from_their_context_or_dropped() -> None:
+    from core.annotate import entities
+
+    names = ["Martin Luther", "Greek", "Lena Fisher", "Bank of England", "London", "Zorblax"]
+    types = entities.type_entities(names, DEMO_NAMES_TEXT)
+    got = {n: (t.type if t else None) for n, t in types.items()}
+    assert got == {
+        "Martin Luther": "person",
+        "Greek": None,  # an adjective, not a name
+        "Lena Fisher": "person",
+        "Bank of England": "organization",
+        "London": "place",
+        "Zorblax": None,  # nothing in the text says what it is: dropped, not guessed
+    }
+    assert all(t.cue for t in types.values() if t is not None)
+    # A surname alone is a person when the text's full name of a person ends with it.
+    text = "The Arsenal manager Arsene Wenger signed a new deal. Wenger said it was a big day."
+    wenger = entities.type_entities(["Wenger"], text)["Wenger"]
+    assert wenger is not None and wenger.type == "person"
+    # A meeting role used as a speaker label, or written in lower case too, is not a name.
+    meeting = (
+        "Project Manager: I will be the secretary Industrial Designer: Mm-hmm. "
+        "Project Manager: the industrial designer and the Marketing expert will present."
+    )
+    roles = entities.type_entities(["Industrial Designer", "Project Manager"], meeting)
+    assert roles == {"Industrial Designer": None, "Project Manager": None}
+
+
+def test_annotator_keeps_only_entities_it_can_type(lib: Library) -> None:
+    from collections import Counter
+
+    from core.annotate.annotator import _Features
+
+    mid = import_transcript(
+        lib, "transcript:test/names", "Names", segments(re.split(r"(?<=\.) ", DEMO_NAMES_TEXT))
+    )
+    # The language model's votes, with the wrong types the demo library showed.
+    votes = Counter(
+        {("Martin Luther", "place"): 2, ("Greek", "person"): 1, ("Lena Fisher", "organization"): 1}
+    )
+    no_llm(lib).annotate_item(mid, votes=(_Features(windows=2), votes))
+    got = {t.value: t.detail for t in item_tags(lib, mid).tags if t.type == "entity"}
+    assert set(got) == {"Martin Luther", "Lena Fisher"}
+    assert got["Martin Luther"]["type"] == "person" and got["Lena Fisher"]["type"] == "person"
+    assert "Martin" in got["Martin Luther"]["type_cue"]
+
+
+def test_a_cooking_show_is_rated_g() -> None:
+    cooking = [
+        (1, "Good morning! Beat the eggs and whisk in the flour; a bloody good batter."),
+        (2, "A splash of red wine vinegar in the dressing, and it is a heart attack on a plate!"),
+    ]
+    r = rate(cooking)
+    assert r.rating == "G", r.reasons
+    # One mild mention is not a reason; two are.
+    press = "Gutenberg adapted a screw press from the presses used for wine and paper."
+    assert rate([(1, press)]).rating == "G"
+    assert rate([(1, press), (2, "They drank wine all night.")]).rating == "PG"
+
+
+def test_a_safety_rating_quotes_the_words_that_set_it_with_their_time() -> None:
+    chunks = [(7, "A lovely walk in the park. Later he was shot dead outside the bar.")]
+    timed = [
+        TimedText(7, 0.0, "A lovely walk in the park."),
+        TimedText(7, 12.5, "Later he was shot dead outside the bar."),
+    ]
+    r = rate(chunks, segments=timed)
+    assert r.rating == "PG-13"
+    ev = r.reasons[0].evidence[0]
+    assert (ev.chunk_id, ev.start, ev.term) == (7, 12.5, "shot dead")
+    assert ev.quote == "Later he was shot dead outside the bar."
+    assert r.reasons[0].to_json()["evidence"][0]["start"] == 12.5
+
+
+def test_tags_carry_safety_evidence_with_times(lib: Library) -> None:
+    run(lib, no_llm(lib))
+    crime = item_tags(lib, ids(lib)["Court case"]).safety
+    assert crime is not None and crime.value == "R"
+    top = crime.detail["reasons"][0]
+    assert top["reason"] == "profanity" and top["evidence"]
+    ev = top["evidence"][0]
+    assert ev["term"] == "fuck" and ev["start"] == 24.0  # the third segment, 12 s each
+    assert ev["quote"] in " ".join(CRIME)
+    assert "at 0:24" in crime.display
+
+
+def test_moods_are_not_one_label_for_everything(tmp_path: Path) -> None:
+    """The demo library's scripts: a cooking show is upbeat, a lecture is not."""
+    demo = Path(__file__).resolve().parents[2] / "demo" / "scripts"
+    library = Library(tmp_path / "moods")
+    for name in ("cooking_segment", "science_lecture", "printing_history_podcast"):
+        lines = (demo / f"{name}.txt").read_text().splitlines()
+        text = [t for t in lines if t.strip() and not t.startswith(("#", "["))]
+        import_transcript(library, f"transcript:demo/{name}", name, segments(text, 20.0))
+    run(library, no_llm(library))
+    got = {}
+    for item in library.items():
+        mood = item_tags(library, item.id).mood
+        assert mood is not None
+        got[item.title] = mood.value
+    assert got == {
+        "cooking_segment": "upbeat",
+        "science_lecture": "informative",
+        "printing_history_podcast": "informative",
+    }
+
+
+def test_short_items_get_the_right_topic() -> None:
+    """One or two sentences (a headline and its first line) are enough for the topic."""
+    enc = default_encoder()
+    space = label_space("topic", enc)
+    texts = {
+        "Sports": "Yankees edge Red Sox 5-3. Derek Jeter homered in the ninth inning and the "
+        "pitcher struck out ten.",
+        "News & Politics": "Rebels and the army agree a ceasefire. The UN envoy said peace talks "
+        "would resume in Geneva next week.",
+        "Technology": "New chip doubles battery life. The processor will ship in smartphones "
+        "and laptops next year.",
+        "Business & Finance": "Oil giant's profits jump 20%. Shares rose after the company beat "
+        "analysts' forecasts for the quarter.",
+    }
+    got = {
+        want: TOPICS[int(np.argmax(space.scores(unit(enc.encode([t])[0]))[0]))]
+        for want, t in texts.items()
+    }
+    assert got == {k: k for k in texts}
+
+
+def test_a_word_the_recogniser_misheard_is_not_evidence() -> None:
+    """The demo's pancake show had 'a little butter' transcribed as 'a little murder' (p=0.18)."""
+    text = "Heat a pan with a little murder, pour in the batter."
+    words = [(20.0 + i * 0.3, " " + w, 0.95) for i, w in enumerate(text.split())]
+    unsure = [*words[:6], (21.8, " murder,", 0.18), *words[7:]]
+    assert rate([(1, text)], segments=[TimedText(1, 20.0, text, tuple(unsure))]).rating == "G"
+    sure = rate([(1, text)], segments=[TimedText(1, 20.0, text, tuple(words))])
+    assert sure.rating == "PG-13" and sure.reasons[0].evidence[0].start == words[6][0]

@@ -58,9 +58,14 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def search(library: Path, capsys: pytest.CaptureFixture[str], *args: str) -> set[str]:
-    """Titles of the items ``mediamind search QUERY --json`` returns with ``args``."""
+    """Titles of the items ``mediamind search QUERY --json --all`` returns with ``args``.
+
+    ``--all`` turns the relevance floor off, so every item is a candidate the filters must
+    keep or drop.
+    """
     capsys.readouterr()
-    code = cli.main(["--library", str(library), "search", "budget", "-k", "50", "--json", *args])
+    argv = ["--library", str(library), "search", "budget", "-k", "50", "--json", "--all"]
+    code = cli.main([*argv, *args])
     out = capsys.readouterr().out
     assert code == 0
     return {hit["title"] for hit in json.loads(out)} if out.strip().startswith("[") else set()

@@ -261,7 +261,7 @@ def test_kill_9_and_rerun_leave_each_item_exactly_once(tmp_path: Path, jfk: Path
 
 # -- long files: searchable chunk by chunk ------------------------------------------------------
 
-PODCAST = REPO / "demo" / "media" / "printing_history_podcast.mp3"  # 128 s of espeak-ng speech
+PODCAST = REPO / "demo" / "media" / "printing_history_podcast.mp3"  # 110 s of speech (Piper)
 
 # Run in a child process: ingest with one-chunk batches, report the first committed batch,
 # then wait (on stdin, not a timer) to be killed mid-file.

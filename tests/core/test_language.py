@@ -105,3 +105,34 @@ def test_an_english_only_multilingual_model_stops_with_the_fix(tmp_path: Path) -
     assert result.returncode != 0
     assert "tiny.en is English-only" in result.stderr
     assert "multilingual Whisper model" in result.stderr
+
+
+def test_a_question_in_the_recordings_language_is_answered_from_them(
+    tmp_path: Path, jfk: Path
+) -> None:
+    from core.answer import Answerer
+
+    cave = require_shared("speech", "fleurs", "fleurs-de-004.ogg")
+    dinosaur = require_shared("speech", "fleurs", "fleurs-de-001.ogg")
+    lib = Library(tmp_path / "lib")
+    list(ingest(lib, [cave, dinosaur, jfk]))
+    item = lib.item_by_path(str(cave.resolve()))
+    assert item is not None and item.language == "de"
+    answerer = Answerer(lib, cache=False)
+    # German function words ("wo", "sich", "die") are not topic words missing from the
+    # library, and a cited sentence must share a topic word with the question: the answer is
+    # the one sentence about the cave, not another German sentence of similar MiniLM score.
+    answer = answerer.answer("Wo befindet sich die Höhle?")
+    assert not answer.refused, answer.answer
+    assert answer.citations and {c.media_id for c in answer.citations} == {item.id}
+    assert "Mekka" in answer.answer
+    # A question in a language no recording is in gets one line naming both.
+    with pytest.raises(UsageError, match=r"looks French, but .* English and German") as info:
+        answerer.answer("Où se trouve la grotte ?")
+    assert info.value.fix
+    # English questions keep working beside German items.
+    english = answerer.answer("What did Kennedy ask his fellow Americans?")
+    speech = lib.item_by_path(str(jfk.resolve()))
+    assert speech is not None
+    assert not english.refused and english.citations[0].media_id == speech.id
+    lib.close()

@@ -22,7 +22,6 @@ from core.recommend.home import (
     home,
     item_table,
     load_model,
-    topic_blend,
 )
 from core.recommend.scorer import Recommender
 from core.search import default_encoder
@@ -276,21 +275,17 @@ def test_evening_scenario_continue_row_and_sports_rows(lib: Library, ids: dict[s
     assert [i.media_id for i in first.items] == [ids["b1"]]
     assert first.items[0].reason == "Continue at 4:00 (50% watched)"
     by_title = {r.title: r for r in result.rows}
-    sports_row = by_title["Quick picks: Sports"]
-    assert [i.media_id for i in sports_row.items] == [ids["s3"]]
+    # Sports has one quick and one long story left: one "Sports" row, not two of one card.
+    sports_row = by_title["Sports"]
+    assert sports_row.intent == "topic:Sports"
+    assert [i.media_id for i in sports_row.items] == [ids["s3"], ids["s4"]]
     assert sports_row.items[0].reason == "Matches your Sports evenings"
-    assert by_title["Deep dive: Sports"].items[0].media_id == ids["s4"]
-    more = by_title["More like what you finished"]
-    assert ids["s3"] in {i.media_id for i in more.items}
-    assert all(i.reason.startswith("Because you watched ") for i in more.items)
     titles = [r.title for r in result.rows]
     assert len(titles) == len(set(titles))
-    # Topic rows that would only repeat items of "Something new" are left out.
-    discover = {i.media_id for i in by_title["Something new"].items}
-    assert discover
-    for row in result.rows:
-        if row.intent.startswith(("quick:", "deep:")):
-            assert not {i.media_id for i in row.items} <= discover, row.title
+    # Each item once on the page, no row of a single card.
+    shown = [i.media_id for r in result.rows for i in r.items]
+    assert len(shown) == len(set(shown))
+    assert all(len(r.items) >= 2 for r in result.rows[1:])
     assert set(result.intents) == {"quick", "deep", "continue", "discover", "new"}
     # Rows after "Continue" are ordered by strength.
     strengths = [r.strength for r in result.rows[1:]]
@@ -304,11 +299,11 @@ def test_because_you_watched_names_a_similar_item(
 ) -> None:
     """Every "Because you watched X" reason, in any row ("More like what you finished"
     included), names an item at least BECAUSE_MIN_SIMILARITY alike by content."""
-    # The package re-exports the function home(), which shadows the module as an attribute.
-    home_module = importlib.import_module("core.recommend.home")
+    # The rows module reads the threshold (the package re-exports it).
+    rows_module = importlib.import_module("core.recommend.home.rows")
     if threshold is not None:
-        monkeypatch.setattr(home_module, "BECAUSE_MIN_SIMILARITY", threshold)
-    minimum = home_module.BECAUSE_MIN_SIMILARITY
+        monkeypatch.setattr(rows_module, "BECAUSE_MIN_SIMILARITY", threshold)
+    minimum = rows_module.BECAUSE_MIN_SIMILARITY
     _evening(lib, ids)
     result = home(lib, _at(30), tz=UTC, max_rows=50)
     table = item_table(lib, default_encoder)
@@ -322,35 +317,22 @@ def test_because_you_watched_names_a_similar_item(
                 sim = float(table.content[row_of[item.media_id]] @ table.content[watched])
                 assert sim >= minimum, (item.title, item.reason, sim)
                 named += 1
-    assert named > 0
+    # At 0.4 the one neighbour left (the election story, 0.4067) sits in "Something new",
+    # whose reason is its own; at the default threshold a reason names a watched item.
+    assert named > 0 or threshold is not None
 
 
 def test_evening_scenario_puts_a_sports_row_first(lib: Library, ids: dict[str, int]) -> None:
-    # The ML-trained item head alone ranks "Quick picks: Business & Finance" first here (a
-    # per-item bias on library content, docs/recsys.md); the continue-intent topic blend of home
-    # (topic_blend) lets the two finished sports stories lead the rows after "Continue".
+    # The ML-trained item head alone ranks "Central bank holds interest rates" first here (a
+    # per-item bias on library content, docs/recsys.md); the learned ranking of home (topics
+    # and content of what was finished) lets the finished sports stories lead the rows.
     _evening(lib, ids)
     rows = home(lib, _at(30), tz=UTC, max_rows=50).rows
     assert rows[0].title == "Continue"
     second = rows[1]
     assert second.items[0].media_id in {ids[k] for k in SPORTS}, second.title
     order = [r.title for r in rows]
-    assert order.index("Quick picks: Sports") < order.index("Quick picks: Business & Finance")
-
-
-def test_topic_blend_mixes_recent_topics_by_p_continue() -> None:
-    prob = np.asarray([0.7, 0.1, 0.1, 0.1])
-    codes = np.asarray([0, 1, 1, 2])
-    recent = np.asarray([0.0, 3.0, 0.0])
-    out = topic_blend(prob, codes, recent, 0.5)
-    assert out.sum() == pytest.approx(1.0)
-    # topic 1: 0.5 x 1 + 0.5 x 0.2 = 0.6, split as the item head splits it
-    assert out[1] == pytest.approx(0.3) and out[2] == pytest.approx(0.3)
-    assert out[0] == pytest.approx(0.35) and out[3] == pytest.approx(0.05)
-    np.testing.assert_allclose(topic_blend(prob, codes, recent, 0.0), prob)
-    # A recent topic without candidates left cannot take mass.
-    gone = topic_blend(np.asarray([0.5, 0.5, 0.0, 0.0]), codes, np.asarray([0.0, 0.0, 1.0]), 0.9)
-    np.testing.assert_allclose(gone, [0.5, 0.5, 0.0, 0.0])
+    assert order.index("Sports") < order.index("Business & Finance")
 
 
 def test_finished_items_are_not_offered_again(lib: Library, ids: dict[str, int]) -> None:
@@ -362,6 +344,24 @@ def test_finished_items_are_not_offered_again(lib: Library, ids: dict[str, int])
     # Topic x length rows partition the candidates: every unfinished item is reachable.
     assert everything == set(ids.values()) - {ids["s1"], ids["s2"]}
     assert [r.title for r in rows if ids["b1"] in {i.media_id for i in r.items}] == ["Continue"]
+
+
+def test_an_item_stopped_at_its_end_is_finished_not_continued(
+    lib: Library, ids: dict[str, int]
+) -> None:
+    # The player may stop at the very end without a "complete" event (a seek to the end, a
+    # closed window): the card would read "0:00 left (100% watched)". Such an item is finished.
+    _evening(lib, ids)
+    ev.record_event(lib, ids["s3"], "play", 0, _at(20))
+    ev.record_event(lib, ids["s3"], "pause", 6 * 60 - 3, _at(26))  # 3 s of 360 left
+    ev.record_event(lib, ids["c2"], "play", 0, _at(27))
+    ev.record_event(lib, ids["c2"], "pause", 600, _at(28))  # half of a 20-min story
+    rows = home(lib, _at(30), tz=UTC, max_rows=50).rows
+    assert rows[0].title == "Continue"
+    assert [i.media_id for i in rows[0].items] == [ids["c2"], ids["b1"]]
+    assert all("100%" not in i.reason for i in rows[0].items)
+    offered = {i.media_id for r in rows for i in r.items}
+    assert ids["s3"] not in offered
 
 
 def test_reasons_name_watched_items_and_time_of_day(lib: Library, ids: dict[str, int]) -> None:

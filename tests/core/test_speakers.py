@@ -26,6 +26,7 @@ from core.speakers.profiles import (
     merge_profiles,
     rename_profile,
     speaker_names,
+    split_profile,
     store_item_speakers,
 )
 from core.store import Library
@@ -262,6 +263,22 @@ def test_profiles_match_across_items_rename_merge_and_survive_reingest(tmp_path:
             merge_profiles(lib.db, m1[0], m1[0])
         with pytest.raises(NotFoundError):
             merge_profiles(lib.db, m1[0], 999)
+        # Split: the merged profile's voice in item two becomes a profile of its own again;
+        # Dana, named, keeps her name and her centroid.
+        merged_centroid = lib.db.scalar(
+            "SELECT centroid FROM speaker_profiles WHERE id=?", (m1[0],)
+        )
+        split = split_profile(lib.db, m1[0], two)
+        assert split.id != m1[0] and split.items == 1
+        assert split.name == f"Speaker {split.id}"
+        assert speaker_names(lib.db, two) == {0: split.name}
+        assert speaker_names(lib.db, one) == {0: "Dana"}
+        centroid = lib.db.scalar("SELECT centroid FROM speaker_profiles WHERE id=?", (m1[0],))
+        assert centroid == merged_centroid
+        with pytest.raises(UsageError, match="only item"):
+            split_profile(lib.db, split.id, two)
+        with pytest.raises(NotFoundError, match="does not speak in item"):
+            split_profile(lib.db, m1[0], two)
 
 
 def test_transcript_formats_show_speakers_only_when_there_are_several() -> None:
@@ -358,3 +375,47 @@ def test_a_copy_reusing_a_transcript_gets_the_same_voices(tmp_path: Path) -> Non
         assert speaker_names(lib.db, copy) == speaker_names(lib.db, first)
         assert len(set(speaker_names(lib.db, first).values())) == 2
         assert [p.items for p in list_profiles(lib.db)] == [2, 2]
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_ask_what_a_named_speaker_said_cites_only_their_words(tmp_path: Path) -> None:
+    from core.answer import Answerer
+    from core.speakers.profiles import speaker_spans, speakers_in_question, spoken_by
+    from tests.core.test_cli import mm
+
+    a = clip("fleurs-en-005")  # "the hospital has followed protocol for infection control..."
+    b = decode_audio(require_shared("speech", "librispeech", "2412-153948-0000.flac"))
+    ha, hb = a.shape[0] // 2, b.shape[0] // 2
+    audio, _ = turns_of((0, a[:ha]), (1, b[:hb]), (0, a[ha:]), (1, b[hb:]))
+    talk = _write_wav(tmp_path / "talk.wav", audio)
+    lib_dir = tmp_path / "lib"
+    assert mm("ingest", str(talk), "--threads", "2", library=lib_dir).returncode == 0
+    with Library(lib_dir) as lib:
+        rows = lib.db.query(
+            "SELECT s.start, i.profile_id FROM segments s JOIN item_speakers i "
+            "ON i.media_id = s.media_id AND i.label = s.speaker ORDER BY s.start"
+        )
+        nurse = int(next(r["profile_id"] for r in rows))  # speaks first: the hospital
+        reader = next(p.id for p in list_profiles(lib.db) if p.id != nurse)
+        rename_profile(lib.db, nurse, "Dana")
+        rename_profile(lib.db, reader, "Lee")
+        assert speakers_in_question(lib.db, "What did Dana say about infection control?") == (
+            nurse,
+        )
+        assert speakers_in_question(lib.db, "According to Lee, what happened?") == (reader,)
+        assert speakers_in_question(lib.db, "What was said about Dana?") == ()
+        spans = speaker_spans(lib.db, [1], (nurse,))[1]
+        answerer = Answerer(lib, cache=False)
+        own = answerer.answer("What did Dana say about infection control at the hospital?")
+        assert not own.refused and own.citations
+        assert all(spoken_by(spans, c.start, c.end) for c in own.citations)
+        # The hospital sentences are in the only chunk Lee speaks in too, but they are Dana's:
+        # asked what Lee said, the answer never cites them.
+        other = answerer.answer("What did Lee say about infection control at the hospital?")
+        assert not any(spoken_by(spans, c.start, c.end) for c in other.citations)
+    # The command line restricts the same way with --speaker.
+    out = mm("ask", "What about infection control?", "--speaker", "Lee", "--json", library=lib_dir)
+    assert out.returncode == 0, out.stderr
+    cited = json.loads(out.stdout)["citations"]
+    assert not any(spoken_by(spans, c["start"], c["end"]) for c in cited)

@@ -16,6 +16,9 @@ the shared FLEURS de/fr/es/pt clips and the shared English clips, the same clips
   ``mfa_spontaneous`` dialogue. The dialogue was among the clips the threshold was read off
   (``docs/languages.md``), so it is reported but marked as seen.
 
+``--long`` reads each language's 8 sentences as one clip instead (about 30 s, so base's
+detection sees more speech; the shared clips are left out).
+
 Every clip is ingested end to end with the default settings (``core.ingest.ingest``, model
 ``auto``) into a fresh library; the item's language and transcript model are read back. For
 each clip the tiny.en pass that routing makes first is repeated on its own (the same speech
@@ -210,9 +213,20 @@ def shared_english(root: Path, tmp: Path) -> list[HeldOutClip]:
     return clips
 
 
-def make_clips(tmp: Path, root: Path, with_piper: bool) -> list[HeldOutClip]:
-    """Synthesise the sentences and collect the shared English clips."""
+def make_clips(tmp: Path, root: Path, with_piper: bool, long: bool) -> list[HeldOutClip]:
+    """Synthesise the sentences and collect the shared English clips.
+
+    With ``long``, each language's 8 sentences are read as one clip (about 30 s) instead.
+    """
     clips = []
+    if long:
+        for lang, sentences in SENTENCES.items():
+            path = espeak(ESPEAK_VOICES[lang], " ".join(sentences), tmp / f"espeak-{lang}-all.wav")
+            clips.append(HeldOutClip(path.stem, f"espeak {lang}, 8 sentences", lang, path))
+        if with_piper:
+            path = piper(" ".join(SENTENCES["en"]), tmp / "piper-en-all.wav")
+            clips.append(HeldOutClip(path.stem, "piper en, 8 sentences", "en", path))
+        return clips
     for lang, sentences in SENTENCES.items():
         for i, text in enumerate(sentences):
             path = espeak(ESPEAK_VOICES[lang], text, tmp / f"espeak-{lang}-{i}.wav")
@@ -322,6 +336,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-piper", action="store_true", help="skip the piper English voice")
+    parser.add_argument(
+        "--long", action="store_true", help="one clip of all 8 sentences per language"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if shutil.which("espeak-ng") is None:
@@ -330,7 +347,7 @@ def main() -> None:
     with_piper = not args.no_piper and piper_available()
     info = machine()
     with tempfile.TemporaryDirectory() as tmp:
-        clips = make_clips(Path(tmp), root, with_piper)
+        clips = make_clips(Path(tmp), root, with_piper, args.long)
         rows = run(clips, args.threads)
     summary = summarise(rows)
     if args.json:

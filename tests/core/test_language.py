@@ -154,17 +154,13 @@ def test_unseen_language_goes_to_base_and_synthetic_english_stays_on_tiny_en(
 ) -> None:
     # Italian played no part in setting the routing threshold (FLEURS de/fr/es/pt + English),
     # and neither did these sentences or espeak-ng's voices.
-    italian = espeak_wav(
-        "it",
+    italian_text = (
         "Il treno per Firenze è partito con venti minuti di ritardo. "
-        "Dopo cena usciamo spesso a prendere un gelato in piazza.",
-        tmp_path / "italian.wav",
+        "Dopo cena usciamo spesso a prendere un gelato in piazza."
     )
-    english = espeak_wav(
-        "en-us",
-        "The library will stay closed until the end of the month for repairs.",
-        tmp_path / "english.wav",
-    )
+    english_text = "The library will stay closed until the end of the month for repairs."
+    italian = espeak_wav("it", italian_text, tmp_path / "italian.wav")
+    english = espeak_wav("en-us", english_text, tmp_path / "english.wav")
     lib = Library(tmp_path / "lib")
     events = list(ingest(lib, [italian, english]))
     assert [e.kind for e in events if e.kind in ("done", "failed")] == ["done", "done"]
@@ -173,6 +169,9 @@ def test_unseen_language_goes_to_base_and_synthetic_english_stays_on_tiny_en(
     assert it is not None and en is not None
     assert (it.language, it.transcript_source) == ("it", "whisper:base")
     assert (en.language, en.transcript_source) == ("en", "whisper:tiny.en")
-    assert {"treno", "firenze", "gelato"} & words_of(lib, it.id)
-    assert {"library", "closed", "repairs"} & words_of(lib, en.id)
+    # Decoded as Italian (base on espeak's Italian is rough: "tre no perfivenze e partito"),
+    # English nearly word for word.
+    assert len(words_of(lib, it.id) & set(normalize(italian_text))) >= 5
+    assert len(words_of(lib, en.id) & set(normalize(english_text))) >= 8
+    assert not {"the", "and", "to"} & words_of(lib, it.id)
     lib.close()

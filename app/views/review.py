@@ -68,6 +68,7 @@ class ReviewView(QWidget):
         heading.setObjectName("heading")
         self.summary = QLabel()
         self.summary.setObjectName("muted")
+        self.summary.setWordWrap(True)  # a long count must not widen the window
         self.more_button = QPushButton("Load more")
         self.more_button.clicked.connect(self.reload)
         top = QHBoxLayout()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,10 @@ from app.services.records import LibraryItem, TranscriptLine
 
 if TYPE_CHECKING:
     from core.store import Library
+
+
+# The library_meta key of the files removed from the library: path -> [size, mtime].
+REMOVED_KEY = "removed_files"
 
 
 class LibraryService:
@@ -91,12 +96,31 @@ class LibraryService:
     def remove(self, item_ids: Iterable[int]) -> list[int]:
         """Remove items with their transcripts, tags and history (their files stay on disk).
 
-        One transaction: either every item goes or, on an error, none.
+        One transaction: either every item goes or, on an error, none. The files are then
+        remembered as removed, so a watched folder holding them does not add them back
+        (until a file changes, or the user adds it again by hand).
 
         Raises:
             NotFoundError: One of them is not in the library any more.
         """
-        return [i.id for i in self.library().remove_items(list(item_ids))]
+        lib = self.library()
+        removed = lib.remove_items(list(item_ids))
+        gone = self._removed_files()
+        gone.update({i.path: [i.size, i.mtime] for i in removed if i.path})
+        with lib.db.atomic():
+            lib.db.execute(
+                "INSERT OR REPLACE INTO library_meta (key, value) VALUES (?, ?)",
+                (REMOVED_KEY, json.dumps(gone)),
+            )
+        return [i.id for i in removed]
+
+    def _removed_files(self) -> dict[str, list[float]]:
+        raw = self.library().db.scalar("SELECT value FROM library_meta WHERE key=?", (REMOVED_KEY,))
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:  # a damaged entry only means files may be offered again
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def rename(self, item_id: int, title: str) -> LibraryItem:
         """Give an item a new title (Library, Search, Player and answers show it).
@@ -125,14 +149,20 @@ class LibraryService:
         return files + [m.path for m in missing]
 
     def changed_files(self, paths: Iterable[Path]) -> list[Path]:
-        """Like :meth:`discover`, without files stored unchanged (same size and mtime)."""
+        """Like :meth:`discover`, without files stored unchanged (same size and mtime).
+
+        Files the user removed from the library are left out too, until they change.
+        """
         lib = self.library()
+        removed = self._removed_files()
         out = []
         for path in self.discover(paths):
             item = lib.item_by_path(str(path))
             try:
                 st = path.stat()
             except OSError:
+                continue
+            if item is None and removed.get(str(path)) == [st.st_size, st.st_mtime]:
                 continue
             if (
                 item

@@ -342,3 +342,27 @@ def test_search_on_an_empty_library_says_so(
     with qtbot.waitSignal(view.results_ready, timeout=60_000):
         view.run()
     assert view.status.text() == "No matches: your library is empty. Add media in Library first."
+
+
+def test_a_removed_file_in_a_watched_folder_is_not_added_back(
+    library: Path, tmp_path: Path
+) -> None:
+    import os
+
+    from app.services.library import LibraryService
+
+    media = tmp_path / "media"
+    service = LibraryService(library)
+    try:
+        budget = next(i for i in service.items() if i.title == "budget")
+        assert media / "budget.srt" not in service.changed_files([media])  # stored, unchanged
+        service.remove([budget.id])
+        # The folder scan a watched folder runs: the removed file stays out...
+        assert media / "budget.srt" not in service.changed_files([media])
+        assert (media / "budget.srt").is_file()
+        # ...until it changes.
+        st = (media / "budget.srt").stat()
+        os.utime(media / "budget.srt", (st.st_atime, st.st_mtime + 60))
+        assert media / "budget.srt" in service.changed_files([media])
+    finally:
+        service.close()

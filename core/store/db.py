@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -511,7 +512,7 @@ class Database:
                 if problems:
                     raise damaged_error(self.path, problems)
             if self.path != ":memory:":
-                self.conn.execute("PRAGMA journal_mode=WAL")
+                self._enable_wal()
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self._migrate(migrations, backups)
@@ -537,6 +538,25 @@ class Database:
         except apsw.Error as exc:
             self._close_quietly()
             raise library_error(self.path, exc) from exc
+
+    def _enable_wal(self) -> None:
+        # Switching to WAL needs the file to itself, and SQLite answers "busy" at once instead
+        # of waiting when another process holds it (two processes opening one new library:
+        # seen in CI), so retry until the busy timeout; once any process has switched, the
+        # mode is stored in the file and there is nothing left to do.
+        import apsw
+
+        deadline = time.monotonic() + 10.0
+        while True:
+            if self.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except apsw.BusyError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _close_quietly(self) -> None:
         if self.conn is not None:

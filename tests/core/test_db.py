@@ -102,19 +102,22 @@ def test_processes_opening_a_new_library_at_once_apply_each_migration_once(
 
     from tests.conftest import REPO
 
-    path = tmp_path / "lib.sqlite"
+    # Each process opens the same 10 new libraries in turn, so they collide on every step of
+    # a library's birth, switching it to WAL included (which SQLite answers "busy" at once).
     opener = (
         "import sys, time\n"
+        "from pathlib import Path\n"
         "from core.store.db import Database\n"
         "while time.time() < float(sys.argv[2]): pass\n"  # start together
-        "Database(sys.argv[1]).close()\n"
+        "for n in range(10):\n"
+        "    Database(Path(sys.argv[1]) / f'lib{n}.sqlite').close()\n"
     )
     import time
 
     start = str(time.time() + 3)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", opener, str(path), start],
+            [sys.executable, "-c", opener, str(tmp_path), start],
             cwd=REPO,
             stderr=subprocess.PIPE,
             text=True,
@@ -123,6 +126,7 @@ def test_processes_opening_a_new_library_at_once_apply_each_migration_once(
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
-    db = Database(path)
-    assert db.applied_migrations() == [m.number for m in MIGRATIONS]
-    db.close()
+    for n in range(10):
+        db = Database(tmp_path / f"lib{n}.sqlite")
+        assert db.applied_migrations() == [m.number for m in MIGRATIONS]
+        db.close()

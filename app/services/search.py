@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from app.services.connection import LazyLibrary
 from app.services.records import SearchHit, marked_to_html
+from app.services.speakers import SpeakersService
 
 if TYPE_CHECKING:
     from core.search import Searcher
@@ -26,6 +27,8 @@ class SearchService:
         """Bind to a library directory; the searcher gets its own connection on first use."""
         self.directory = Path(directory).expanduser()
         self._connection: LazyLibrary[Searcher] = LazyLibrary(self.directory, _searcher)
+        # Its own light connection: the searcher's would load the search model.
+        self._speakers = SpeakersService(self.directory)
 
     @property
     def loaded(self) -> bool:
@@ -85,13 +88,8 @@ class SearchService:
         ]
 
     def speakers(self) -> list[tuple[int, str]]:
-        """The library's speaker profiles as (id, name), for the speaker facet."""
-        from core.speakers.profiles import list_profiles
-        from core.store import Library
-
-        # A short connection of its own: the searcher's would load the search model.
-        with Library(self.directory) as library:
-            return [(p.id, p.name) for p in list_profiles(library.db)]
+        """The library's speaker profiles as (id, name), most speech first, for the facet."""
+        return [(r.id, r.name) for r in self._speakers.profiles()]
 
     def has_items(self) -> bool:
         """Whether the library holds anything at all (to tell "empty" from "no match")."""
@@ -100,5 +98,6 @@ class SearchService:
             return library.db.scalar("SELECT 1 FROM media_items LIMIT 1") is not None
 
     def close(self) -> None:
-        """Close the searcher's connection."""
+        """Close the searcher's and the speaker list's connections."""
         self._connection.close()
+        self._speakers.close()
